@@ -1,0 +1,90 @@
+"""Options every command shares, and the one place the CLI reads the clock.
+
+`--project` and `--now` may come before the subcommand (the app callback keeps them in the
+click context) or after it (each command's own options); the later one wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Engine
+
+from passcli.errors import UsageError
+from passcli.settings import Settings, load_settings
+from passcli.store import open_store
+from passcli.timeutil import InvalidTimestamp, parse_instant
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        help="The project directory (default: PASSCLI_PROJECT_DIR or the current directory).",
+        show_default=False,
+    ),
+]
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Pretend this ISO-8601 instant is now; without offset it is read in "
+        "PASSCLI_TIMEZONE (default: PASSCLI_NOW or the clock).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout.", show_default=False)
+]
+
+
+@dataclass
+class Globals:
+    """What the app callback saw before the subcommand."""
+
+    project: Path | None = None
+    now: str | None = None
+
+
+@dataclass
+class Env:
+    """Settings, the instant that counts as now, and the store, for one command."""
+
+    settings: Settings
+    now: datetime
+    json: bool = False
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The store, opened (and migrated) on first use."""
+        if self._engine is None:
+            self._engine = open_store(self.settings.store_url)
+        return self._engine
+
+
+def make_env(
+    ctx: typer.Context | None,
+    project: Path | None = None,
+    now: str | None = None,
+    json: bool = False,
+    **overrides: Any,
+) -> Env:
+    """Merge command-level options over the app-level ones, then settings and the clock."""
+    root = ctx.find_root().obj if ctx is not None else None
+    globals_ = root if isinstance(root, Globals) else Globals()
+    settings = load_settings(project or globals_.project, **overrides)
+    return Env(settings=settings, now=resolve_now(now or globals_.now, settings), json=json)
+
+
+def resolve_now(option: str | None, settings: Settings) -> datetime:
+    """--now, else PASSCLI_NOW, else the clock: the only clock read in passcli."""
+    if option:
+        try:
+            return parse_instant(option, settings.tz)
+        except InvalidTimestamp:
+            raise UsageError(f"--now must be an ISO-8601 instant, not {option!r}") from None
+    return settings.pinned_now() or datetime.now(UTC)

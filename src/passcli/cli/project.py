@@ -1,0 +1,72 @@
+"""`passcli init` and `passcli demo`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from passcli.cli.context import NowOption, ProjectOption, make_env
+from passcli.cli.customer import show
+from passcli.cli.output import out, say
+from passcli.errors import UsageError
+from passcli.scaffold import init_project
+from passcli.store import open_store
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("demo")(demo)
+
+
+def init(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Where to create the project (default: --project or .).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    project: ProjectOption = None,
+    now: NowOption = None,
+) -> None:
+    """Create segments.yaml, messages.yaml, .env (with a secret key) and the store."""
+    target = (directory or project or Path.cwd()).resolve()
+    written = init_project(target, force=force)
+    env = make_env(ctx, target, now)
+    open_store(env.settings.store_url).dispose()
+    for path in written:
+        say(f"wrote {path}")
+    say(f"created the store {env.settings.store_url}")
+    say(f"next: cd {target} && passcli import customers FILE.csv")
+
+
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="An empty or new folder for the demo project (default: a temp dir)."),
+    ] = None,
+) -> None:
+    """Build a project from the bundled example data and show what passcli does."""
+    from passcli.demo import SHOWCASE_CUSTOMER, build_demo  # the example data, only here
+
+    if directory is None:
+        target = Path(tempfile.mkdtemp(prefix="passcli-demo-"))
+    else:
+        target = directory.resolve()
+        if target.exists() and any(target.iterdir()):
+            raise UsageError(f"{target} is not empty: give demo a new or empty folder")
+    result = build_demo(target)
+    out.rule("passcli demo")
+    out.print(f"Project: {target}")
+    out.print("It pins PASSCLI_NOW to the examples' reference instant, in its .env.\n")
+    for report in result.reports:
+        out.print(report.summary)
+    out.print()
+    out.rule(f"passcli customer show {SHOWCASE_CUSTOMER}")
+    show(ctx, SHOWCASE_CUSTOMER, events=5, project=target)
+    out.print()
+    out.print("Try, in that folder:")
+    out.print(f"  cd {target}")
+    out.print(f"  passcli customer show {SHOWCASE_CUSTOMER} --json")

@@ -1,0 +1,85 @@
+"""One customer's profile and history, as `passcli customer show` presents it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from passcli.errors import NotFoundError
+from passcli.store.schema import customers, events, items, purchases, redemptions
+
+PROFILE_FIELDS = (
+    "id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "timezone",
+    "created_at",
+    "email_opt_in",
+    "sms_opt_in",
+    "attributes",
+)
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    customer: dict[str, Any]
+    purchases: list[dict[str, Any]]
+    redemptions: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    event_count: int
+
+
+def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> CustomerProfile:
+    """The customer's fields, every purchase and redemption, and their latest events."""
+    row = conn.execute(
+        select(*(customers.c[name] for name in PROFILE_FIELDS)).where(customers.c.id == customer_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no customer with id {customer_id!r}")
+    bought = conn.execute(
+        select(
+            purchases.c.id,
+            purchases.c.item,
+            items.c.name.label("item_name"),
+            items.c.kind.label("item_kind"),
+            purchases.c.channel,
+            purchases.c.purchased_at,
+            purchases.c.expires_at,
+            purchases.c.status,
+            purchases.c.amount,
+        )
+        .join(items, items.c.id == purchases.c.item)
+        .where(purchases.c.customer_id == customer_id)
+        .order_by(purchases.c.purchased_at, purchases.c.id)
+    )
+    redeemed = conn.execute(
+        select(
+            redemptions.c.id,
+            redemptions.c["pass"],
+            redemptions.c.location,
+            redemptions.c.redeemed_at,
+            redemptions.c.points,
+        )
+        .where(redemptions.c.customer_id == customer_id)
+        .order_by(redemptions.c.redeemed_at, redemptions.c.id)
+    )
+    latest = conn.execute(
+        select(events.c.message_id, events.c.event, events.c.ts, events.c.properties)
+        .where(events.c.customer_id == customer_id)
+        .order_by(events.c.ts.desc(), events.c.id.desc())
+        .limit(event_limit)
+    )
+    count = conn.execute(
+        select(func.count()).select_from(events).where(events.c.customer_id == customer_id)
+    ).scalar_one()
+    return CustomerProfile(
+        customer=dict(row._mapping),
+        purchases=[dict(p._mapping) for p in bought],
+        redemptions=[dict(r._mapping) for r in redeemed],
+        events=[dict(e._mapping) for e in latest],
+        event_count=count,
+    )

@@ -1,0 +1,206 @@
+"""One writer per import kind: takes normalised rows in batches and writes them.
+
+A writer may still reject a row that parsed (an unknown customer), so it gets the rows
+with their line numbers and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, insert, select
+
+from passcli.importing.report import ImportReport
+from passcli.importing.rows import CustomerPatch, numeric_properties
+from passcli.importing.upsert import Record, upsert
+from passcli.store.schema import customers, event_numbers, events, items, purchases, redemptions
+
+DAY = 86_400
+
+# Consent set by a person (unsubscribe link, SMS keyword) or a carrier (error 21610, bounce)
+# is never overridden by an import or identify call (SPEC §2).
+LOCKED_CONSENT_SOURCES = frozenset({"person", "carrier"})
+DEFAULT_OPT_IN = {"email_opt_in": True, "sms_opt_in": False}
+
+Numbered = list[tuple[int, Any]]
+
+
+class Writer(Protocol):
+    def write(self, rows: Numbered) -> None: ...
+
+
+def new_customer(customer_id: str) -> Record:
+    return {
+        "id": customer_id,
+        "email": None,
+        "phone": None,
+        "first_name": None,
+        "last_name": None,
+        "timezone": None,
+        "created_at": None,
+        "email_opt_in": True,
+        "sms_opt_in": False,
+        "email_consent_source": None,
+        "sms_consent_source": None,
+        "attributes": {},
+    }
+
+
+def merge_customer(old: Record | None, patch: CustomerPatch) -> Record:
+    """The customer after applying an import row or identify call to what the store holds."""
+    new = dict(old) if old is not None else new_customer(patch.id)
+    for column, value in patch.values.items():
+        if column in DEFAULT_OPT_IN:
+            source_column = column.replace("_opt_in", "_consent_source")
+            if new[source_column] in LOCKED_CONSENT_SOURCES:
+                continue
+            new[column] = DEFAULT_OPT_IN[column] if value is None else value
+            new[source_column] = "import"
+        else:
+            new[column] = value
+    if patch.attributes or patch.removed_attributes:
+        attributes = dict(new["attributes"])
+        attributes.update(patch.attributes)
+        for name in patch.removed_attributes:
+            attributes.pop(name, None)
+        new["attributes"] = attributes
+    return new
+
+
+class CustomerWriter:
+    def __init__(self, conn: Connection, report: ImportReport) -> None:
+        self.conn = conn
+        self.report = report
+
+    def write(self, rows: Numbered) -> None:
+        counts = upsert(self.conn, customers, [patch for _, patch in rows], merge_customer)
+        self.report.count(counts.inserted, counts.updated, counts.skipped)
+
+
+class ItemWriter:
+    def __init__(self, conn: Connection, report: ImportReport) -> None:
+        self.conn = conn
+        self.report = report
+
+    def write(self, rows: Numbered) -> None:
+        counts = upsert(self.conn, items, [record for _, record in rows])
+        self.report.count(counts.inserted, counts.updated, counts.skipped)
+
+
+def known_customers(conn: Connection, ids: set[str]) -> set[str]:
+    query = select(customers.c.id).where(customers.c.id.in_(list(ids)))
+    return set(conn.execute(query).scalars())
+
+
+def keep_known_customers(conn: Connection, rows: Numbered, report: ImportReport) -> list[Record]:
+    """The records whose customer exists; the others are rejected (SPEC §2)."""
+    known = known_customers(conn, {record["customer_id"] for _, record in rows})
+    kept: list[Record] = []
+    for line, record in rows:
+        if record["customer_id"] in known:
+            kept.append(record)
+        else:
+            report.reject(line, f"unknown customer {record['customer_id']!r}")
+    return kept
+
+
+class PurchaseWriter:
+    """Creates items first seen here as products and derives missing expiries (SPEC §2)."""
+
+    def __init__(self, conn: Connection, report: ImportReport) -> None:
+        self.conn = conn
+        self.report = report
+        self.durations: dict[str, int | None] = {
+            row.id: row.duration_days
+            for row in conn.execute(select(items.c.id, items.c.duration_days))
+        }
+
+    def write(self, rows: Numbered) -> None:
+        records = keep_known_customers(self.conn, rows, self.report)
+        unseen = {r["item"] for r in records} - self.durations.keys()
+        if unseen:
+            new_items = [
+                {"id": i, "name": i, "kind": "product", "duration_days": None}
+                for i in sorted(unseen)
+            ]
+            self.conn.execute(insert(items), new_items)
+            self.durations.update(dict.fromkeys(unseen))
+        for record in records:
+            if record["expires_at"] is None:
+                days = self.durations[record["item"]]
+                if days is not None:
+                    record["expires_at"] = record["purchased_at"] + days * DAY
+        counts = upsert(self.conn, purchases, records)
+        self.report.count(counts.inserted, counts.updated, counts.skipped)
+
+
+class RedemptionWriter:
+    def __init__(self, conn: Connection, report: ImportReport) -> None:
+        self.conn = conn
+        self.report = report
+
+    def write(self, rows: Numbered) -> None:
+        records = keep_known_customers(self.conn, rows, self.report)
+        counts = upsert(self.conn, redemptions, records)
+        self.report.count(counts.inserted, counts.updated, counts.skipped)
+
+
+class EventWriter:
+    """Identify calls upsert customers; track calls insert events once per messageId, and
+    create the customer of an unknown userId with just that id, as Segment does."""
+
+    def __init__(self, conn: Connection, report: ImportReport) -> None:
+        self.conn = conn
+        self.report = report
+        self.customers = CustomerWriter(conn, report)
+
+    def write(self, rows: Numbered) -> None:
+        patches = [(line, row) for line, row in rows if isinstance(row, CustomerPatch)]
+        tracks: list[Record] = [row for _, row in rows if not isinstance(row, CustomerPatch)]
+        if patches:
+            self.customers.write(patches)
+        if not tracks:
+            return
+        fresh: dict[str, Record] = {}
+        for record in tracks:
+            fresh.setdefault(record["message_id"], record)
+        seen = set(
+            self.conn.execute(
+                select(events.c.message_id).where(events.c.message_id.in_(list(fresh)))
+            ).scalars()
+        )
+        new = [record for mid, record in fresh.items() if mid not in seen]
+        self.report.count(inserted=len(new), skipped=len(tracks) - len(new))
+        if not new:
+            return
+        user_ids = {record["customer_id"] for record in new}
+        missing = user_ids - known_customers(self.conn, user_ids)
+        if missing:
+            self.conn.execute(insert(customers), [new_customer(c) for c in sorted(missing)])
+        returned = self.conn.execute(
+            insert(events).returning(events.c.id, sort_by_parameter_order=True), new
+        )
+        numbers = [
+            {
+                "event_id": event_id,
+                "name": name,
+                "customer_id": record["customer_id"],
+                "event": record["event"],
+                "ts": record["ts"],
+                "value": value,
+            }
+            for event_id, record in zip(returned.scalars(), new, strict=True)
+            for name, value in numeric_properties(record["properties"])
+        ]
+        if numbers:
+            self.conn.execute(insert(event_numbers), numbers)
+
+
+WRITERS: dict[str, Callable[[Connection, ImportReport], Writer]] = {
+    "customers": CustomerWriter,
+    "items": ItemWriter,
+    "purchases": PurchaseWriter,
+    "redemptions": RedemptionWriter,
+    "events": EventWriter,
+}

@@ -1,0 +1,159 @@
+"""The store's tables, in SQLAlchemy Core.
+
+Shaped for segment speed (see docs/store.md): instants are integer UTC seconds, child tables
+hold the customer's external id (no segment joins `customers` just to return ids), numeric
+event properties live in `event_numbers` so sums and comparisons never parse JSON, and the
+indexes are covering indexes shaped like the segment queries.
+
+Core rather than ORM: every read and write is set-based, and the ORM's import cost would be
+paid by every cron-started `run-due`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from passcli.store.types import UtcInstant, json_type
+
+# Stable constraint names, so migrations (and SQLite batch mode) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# An autoincrementing 64-bit key; SQLite only autoincrements INTEGER PRIMARY KEY (the rowid).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("email", String),
+    Column("phone", String),
+    Column("first_name", String),
+    Column("last_name", String),
+    Column("timezone", String),
+    Column("created_at", UtcInstant),
+    Column("email_opt_in", Boolean, nullable=False),
+    Column("sms_opt_in", Boolean, nullable=False),
+    # Who last set consent on a channel: NULL or "import" may be overridden by a later
+    # import; "person" (unsubscribe link, SMS keyword) and "carrier" (error 21610, bounce)
+    # may not. The full history is in consent_changes.
+    Column("email_consent_source", String),
+    Column("sms_consent_source", String),
+    Column("attributes", json_type(), nullable=False),
+    Index("ix_customers_email", "email"),
+    Index("ix_customers_phone", "phone"),
+)
+
+consent_changes = Table(
+    "consent_changes",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("channel", String, nullable=False),
+    Column("opted_in", Boolean, nullable=False),
+    Column("source", String, nullable=False),
+    Column("at", UtcInstant, nullable=False),
+    Column("detail", Text),
+    Index("ix_consent_changes_customer", "customer_id", "at"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("duration_days", Integer),
+)
+
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("item", String, ForeignKey("items.id"), nullable=False),
+    Column("channel", String),
+    Column("purchased_at", UtcInstant, nullable=False),
+    Column("expires_at", UtcInstant),
+    Column("status", String, nullable=False),
+    Column("amount", Float),
+    # pass-participants, prize holders
+    Index("ix_purchases_item_customer", "item", "customer_id"),
+    # days_since_purchase: a range on purchased_at
+    Index(
+        "ix_purchases_item_purchased",
+        "item",
+        "purchased_at",
+        "status",
+        "expires_at",
+        "customer_id",
+    ),
+    # expiration, active holders
+    Index("ix_purchases_item_status_expires", "item", "status", "expires_at", "customer_id"),
+    # customer show, pass variables of one customer
+    Index("ix_purchases_customer", "customer_id", "purchased_at"),
+)
+
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("pass", String, nullable=False),
+    Column("location", String),
+    Column("redeemed_at", UtcInstant, nullable=False),
+    Column("points", Integer, nullable=False),
+    # redemption counts and point sums per holder, with an optional window
+    Index("ix_redemptions_pass_customer", "pass", "customer_id", "redeemed_at", "points"),
+    Index("ix_redemptions_customer", "customer_id", "redeemed_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("message_id", String, nullable=False, unique=True),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("event", String, nullable=False),
+    Column("ts", UtcInstant, nullable=False),
+    Column("received_at", UtcInstant, nullable=False),
+    Column("properties", json_type(), nullable=False),
+    # counts in a window: candidates by time
+    Index("ix_events_event_ts_customer", "event", "ts", "customer_id"),
+    # counts per customer (probes), customer show, journeys waiting on an event
+    Index("ix_events_event_customer_ts", "event", "customer_id", "ts"),
+    Index("ix_events_customer_ts", "customer_id", "ts"),
+)
+
+# Numeric top-level properties of events, typed, so that `sum: {property: revenue}` and
+# numeric `where` filters read an index instead of parsing JSON (LIMITS.md: 2-15x).
+event_numbers = Table(
+    "event_numbers",
+    metadata,
+    Column("event_id", RowId, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("name", String, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("ts", UtcInstant, nullable=False),
+    Column("value", Float, nullable=False),
+    Index("ix_event_numbers_lookup", "event", "name", "customer_id", "ts", "value"),
+)
