@@ -11,6 +11,8 @@ from rich.text import Text
 from passcli.cli.context import JsonOption, NowOption, ProjectOption, make_env
 from passcli.cli.output import out, print_json, table
 from passcli.customers import load_profile
+from passcli.project import require_project
+from passcli.segments.evaluate import known_items, segments_of
 from passcli.store import read_transaction
 
 app = typer.Typer(help="Look at one customer.", no_args_is_help=True)
@@ -29,6 +31,8 @@ def show(
     env = make_env(ctx, project, now, json)
     with read_transaction(env.engine) as conn:
         profile = load_profile(conn, customer_id, event_limit=events)
+        spec = require_project(env.settings.project_dir, known_items(conn))
+        member_of = segments_of(conn, spec.segments, customer_id, env.now, env.settings.tz)
     if json:
         print_json(
             {
@@ -37,6 +41,7 @@ def show(
                 "redemptions": profile.redemptions,
                 "events": profile.events,
                 "event_count": profile.event_count,
+                "segments": member_of,
             }
         )
         return
@@ -78,6 +83,8 @@ def show(
                     for r in profile.redemptions
                 ],
             ),
+            Text(""),
+            Text(f"Segments now: {', '.join(member_of) or '(none)'}"),
             Text(""),
             table(
                 f"Latest events ({len(profile.events)} of {profile.event_count})",

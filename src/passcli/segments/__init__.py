@@ -1,0 +1,1 @@
+"""Segments: YAML specs, validation, compilation to one SQL query each, evaluation."""
