@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -56,7 +56,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return iso_utc(value)
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from passcli.cli.context import NowOption, ProjectOption, make_env
+from passcli.cli.context import Globals, NowOption, ProjectOption, make_env
 from passcli.cli.customer import show
 from passcli.cli.output import out, say
+from passcli.cli.segment import list_segments, preview
 from passcli.errors import UsageError
 from passcli.scaffold import init_project
-from passcli.store import open_store
+from passcli.store import open_store, safe_url
 
 
 def register(app: typer.Typer) -> None:
@@ -31,13 +32,15 @@ def init(
     now: NowOption = None,
 ) -> None:
     """Create segments.yaml, messages.yaml, .env (with a secret key) and the store."""
-    target = (directory or project or Path.cwd()).resolve()
+    root = ctx.find_root().obj
+    earlier = root.project if isinstance(root, Globals) else None
+    target = (directory or project or earlier or Path.cwd()).resolve()
     written = init_project(target, force=force)
     env = make_env(ctx, target, now)
     open_store(env.settings.store_url).dispose()
     for path in written:
         say(f"wrote {path}")
-    say(f"created the store {env.settings.store_url}")
+    say(f"created the store {safe_url(env.settings.store_url)}")
     say(f"next: cd {target} && passcli import customers FILE.csv")
 
 
@@ -47,10 +50,17 @@ def demo(
         Path | None,
         typer.Argument(help="An empty or new folder for the demo project (default: a temp dir)."),
     ] = None,
+    project: ProjectOption = None,
+    now: NowOption = None,
 ) -> None:
-    """Build a project from the bundled example data and show what passcli does."""
-    from passcli.demo import SHOWCASE_CUSTOMER, build_demo  # the example data, only here
+    """Build a project from the bundled example data and show what passcli does.
 
+    The demo runs at the examples' reference instant (pinned in the demo project's .env);
+    --now moves what it shows, --project names the folder like DIR does.
+    """
+    from passcli.demo import SHOWCASE_CUSTOMER, SHOWCASE_SEGMENT, build_demo
+
+    directory = directory or project
     if directory is None:
         target = Path(tempfile.mkdtemp(prefix="passcli-demo-"))
     else:
@@ -64,9 +74,18 @@ def demo(
     for report in result.reports:
         out.print(report.summary)
     out.print()
+    out.rule("passcli segment list")
+    list_segments(ctx, project=target, now=now)
+    out.print()
+    out.rule(f"passcli segment preview {SHOWCASE_SEGMENT} --limit 5")
+    preview(ctx, SHOWCASE_SEGMENT, limit=5, project=target, now=now)
+    out.print()
     out.rule(f"passcli customer show {SHOWCASE_CUSTOMER}")
-    show(ctx, SHOWCASE_CUSTOMER, events=5, project=target)
+    show(ctx, SHOWCASE_CUSTOMER, events=5, project=target, now=now)
     out.print()
     out.print("Try, in that folder:")
     out.print(f"  cd {target}")
+    out.print("  passcli validate")
+    out.print(f"  passcli segment preview {SHOWCASE_SEGMENT} --sql")
+    out.print("  passcli segment export high-ltv --format jsonl")
     out.print(f"  passcli customer show {SHOWCASE_CUSTOMER} --json")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 
-from passcli.timeutil import InvalidTimestamp, parse_instant, to_epoch, zone
+from passcli.timeutil import zone
 
 
 class FieldError(ValueError):
@@ -55,7 +56,9 @@ def _phone(raw: str, region: str) -> str | None:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    # IS_POSSIBLE_LOCAL_ONLY (a number without its area code) cannot be dialled: reject it.
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -98,13 +101,16 @@ def boolean(value: Any, name: str) -> bool | None:
 
 def instant(value: Any, name: str, tz: tzinfo) -> int | None:
     """Unix seconds of an ISO-8601 timestamp; without offset it is wall time in `tz`."""
-    result = text(value)
-    if result is None:
+    result = value.strip() if isinstance(value, str) else text(value)
+    if not result:
         return None
     try:
-        return to_epoch(parse_instant(result, tz))
-    except InvalidTimestamp:
+        parsed = datetime.fromisoformat(result)
+    except ValueError:
         raise FieldError(f"{name} is not an ISO-8601 timestamp: {result!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return int(parsed.timestamp() // 1)
 
 
 def number(value: Any, name: str) -> float | None:
@@ -163,7 +169,8 @@ class AttributeTyper:
             self.boolean = False
         if self.number:
             try:
-                float(value)
+                # NaN and infinities are words here ("Nan" is a nickname), not numbers.
+                self.number = math.isfinite(float(value)) and "_" not in value
             except ValueError:
                 self.number = False
 

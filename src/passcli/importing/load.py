@@ -12,18 +12,32 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Table, literal, select, text
 
 from passcli.errors import UsageError
 from passcli.importing import rows as r
 from passcli.importing.fields import AttributeTyper, FieldError
-from passcli.importing.readers import CsvReader, JsonLinesReader, RawRow, detect_format
+from passcli.importing.readers import (
+    CsvReader,
+    JsonLinesReader,
+    RawRow,
+    detect_format,
+    open_text,
+)
 from passcli.importing.report import ImportReport
 from passcli.importing.writers import WRITERS
 from passcli.store.engine import write_transaction
+from passcli.store.schema import customers, event_numbers, events, purchases, redemptions
 from passcli.timeutil import to_epoch
 
 KINDS = ("customers", "items", "purchases", "redemptions", "events")
+TABLES: dict[str, tuple[Table, ...]] = {
+    "customers": (customers,),
+    "items": (),
+    "purchases": (purchases,),
+    "redemptions": (redemptions,),
+    "events": (events, event_numbers),
+}
 BATCH_SIZE = 2_000
 
 Progress = Callable[[int, int], None]
@@ -65,8 +79,9 @@ def import_file(
     total = path.stat().st_size
 
     try:
-        with path.open("rb") as handle, write_transaction(engine) as conn:
+        with open_text(path) as handle, write_transaction(engine) as conn:
             reader = _open_reader(handle, path, kind, file_format)
+            deferred = defer_indexes(conn, TABLES[kind])
             writer = WRITERS[kind](conn, report)
             for batch in _batches(iter(reader)):
                 good: list[tuple[int, Any]] = []
@@ -83,10 +98,36 @@ def import_file(
                     progress(reader.bytes_read, total)
             if strict and report.rejected:
                 raise _StrictRollback
+            rebuild_indexes(conn, deferred)
     except _StrictRollback:
         report.loaded = False
         report.inserted = report.updated = report.skipped = 0
     return report
+
+
+def defer_indexes(conn: Connection, tables: tuple[Table, ...]) -> list[Table]:
+    """Drop the secondary indexes of the tables that are empty now, for `rebuild_indexes`.
+
+    Building an index once over sorted keys costs far less than keeping it up to date row by
+    row (measured: 2.5x on redemptions), so a first, large import loads bare tables. Both
+    statements run in the import's transaction: a failure leaves the indexes as they were.
+    """
+    emptied = []
+    for table in tables:
+        if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None:
+            for index in table.indexes:
+                if not index.unique:
+                    index.drop(conn)
+            emptied.append(table)
+    return emptied
+
+
+def rebuild_indexes(conn: Connection, tables: list[Table]) -> None:
+    for table in tables:
+        for index in table.indexes:
+            if not index.unique:
+                index.create(conn)
+        conn.execute(text(f"ANALYZE {table.name}"))
 
 
 def _open_reader(
@@ -118,7 +159,7 @@ def _with_attribute_kinds(path: Path, kind: str, ctx: r.RowContext) -> r.RowCont
     """Type every extra customers column by all its values (SPEC §2): a first pass."""
     if kind != "customers":
         return ctx
-    with path.open("rb") as handle:
+    with open_text(path) as handle:
         reader = CsvReader(handle, path.name)
         extra = [c for c in reader.header if c not in r.CUSTOMER_COLUMNS]
         if not extra:

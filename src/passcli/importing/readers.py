@@ -1,7 +1,7 @@
 """Rows out of CSV and JSON Lines files, each with the line it started on.
 
-Files are read as bytes and decoded line by line, so that a line that is not UTF-8 rejects
-only its own row; the byte count read so far drives the progress bar.
+A line that is not UTF-8 rejects only its own row; the byte count read so far drives the
+progress bar.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal, TextIO
 
 from passcli.errors import UsageError
 
@@ -47,53 +47,50 @@ def detect_format(path: Path, explicit: str | None) -> Format:
         ) from None
 
 
-@dataclass
-class LineSource:
-    """Decoded lines of a binary file, remembering which were not valid UTF-8."""
+def open_text(path: Path) -> TextIO:
+    """The file as text for the readers.
 
-    handle: BinaryIO
-    bytes_read: int = 0
-    line_no: int = 0
-    bad_lines: set[int] = field(default_factory=set)
+    surrogateescape: a byte that is not UTF-8 survives as a lone surrogate, so one bad line
+    rejects its own row instead of stopping the file (checked by `_valid_utf8`).
+    """
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
 
-    def __iter__(self) -> Iterator[str]:
-        for raw in self.handle:
-            self.bytes_read += len(raw)
-            self.line_no += 1
-            if self.line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError:
-                self.bad_lines.add(self.line_no)
-                yield raw.decode("utf-8", errors="replace")
+
+def _valid_utf8(values: list[str]) -> bool:
+    if "".join(values).isascii():
+        return True
+    try:
+        for value in values:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class CsvReader:
     """Header and rows of a CSV file; line 1 is the header."""
 
-    def __init__(self, handle: BinaryIO, name: str) -> None:
-        self.source = LineSource(handle)
-        self._reader = csv.reader(self.source)
+    def __init__(self, handle: TextIO, name: str) -> None:
+        self._handle = handle
+        self._reader = csv.reader(handle)
         try:
             first = next(self._reader)
         except StopIteration:
             raise UsageError(f"{name} is empty: a CSV file needs a header row") from None
         except csv.Error as exc:
             raise UsageError(f"{name} is not a CSV file: {exc}") from None
-        if self.source.bad_lines:
+        if not _valid_utf8(first):
             raise UsageError(f"{name} is not UTF-8 text (its header row cannot be decoded)")
         self.header = [column.strip() for column in first]
 
     @property
     def bytes_read(self) -> int:
-        return self.source.bytes_read
+        return self._handle.buffer.tell()
 
     def __iter__(self) -> Iterator[RawRow]:
         header = self.header
         width = len(header)
         reader = self._reader
-        bad_lines = self.source.bad_lines
         end = 1
         while True:
             start = end + 1
@@ -108,10 +105,10 @@ class CsvReader:
             end = reader.line_num
             if not values:
                 continue
-            if bad_lines and any(start <= n <= end for n in bad_lines):
-                yield RawRow(start, {}, "not valid UTF-8 text")
-            elif len(values) != width:
+            if len(values) != width:
                 yield RawRow(start, {}, f"{len(values)} fields, but the header has {width}")
+            elif not _valid_utf8(values):
+                yield RawRow(start, {}, "not valid UTF-8 text")
             else:
                 yield RawRow(start, dict(zip(header, values, strict=True)))
 
@@ -119,26 +116,24 @@ class CsvReader:
 class JsonLinesReader:
     """One JSON object per line; blank lines are ignored."""
 
-    def __init__(self, handle: BinaryIO) -> None:
-        self.source = LineSource(handle)
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
 
     @property
     def bytes_read(self) -> int:
-        return self.source.bytes_read
+        return self._handle.buffer.tell()
 
     def __iter__(self) -> Iterator[RawRow]:
-        source = self.source
-        for text in source:
-            if not text.strip():
-                continue
-            line = source.line_no
-            if line in source.bad_lines:
+        loads = json.loads
+        for line, text in enumerate(self._handle, start=1):
+            if not text.isascii() and not _valid_utf8([text]):
                 yield RawRow(line, {}, "not valid UTF-8 text")
                 continue
             try:
-                value = json.loads(text)
+                value = loads(text)
             except json.JSONDecodeError as exc:
-                yield RawRow(line, {}, f"not valid JSON: {exc.msg} at column {exc.colno}")
+                if text.strip():
+                    yield RawRow(line, {}, f"not valid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(value, dict):
                 yield RawRow(line, {}, "not a JSON object")

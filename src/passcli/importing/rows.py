@@ -145,14 +145,30 @@ def _customer_value(column: str, value: Any, ctx: RowContext) -> Any:
     return f.text(value)
 
 
+# items, purchases and redemptions come from CSV only: every value is a string, which the
+# fast paths below rely on (these run millions of times in a large import).
+
+
+def _required(raw: dict[str, Any], name: str) -> str:
+    value: str = raw.get(name, "").strip()
+    if not value:
+        raise FieldError(f"{name} is required")
+    return value
+
+
+def _optional(raw: dict[str, Any], name: str) -> str | None:
+    value: str = raw.get(name, "").strip()
+    return value or None
+
+
 def item_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
-    item_id = f.required(raw.get("id"), "id")
+    item_id = _required(raw, "id")
     duration = f.integer(raw.get("duration_days"), "duration_days")
     if duration is not None and duration <= 0:
         raise FieldError(f"duration_days must be positive, not {duration}")
     return {
         "id": item_id,
-        "name": f.text(raw.get("name")) or item_id,
+        "name": _optional(raw, "name") or item_id,
         "kind": f.choice(raw.get("kind"), "kind", ITEM_KINDS, "product"),
         "duration_days": duration,
     }
@@ -163,15 +179,17 @@ def purchase_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     purchased_at = f.instant(raw.get("purchased_at"), "purchased_at", ctx.tz)
     if purchased_at is None:
         raise FieldError("purchased_at is required")
-    expires_at = f.instant(raw.get("expires_at"), "expires_at", ctx.tz)
+    status = raw.get("status", "").strip().lower() or "active"
+    if status not in PURCHASE_STATUSES:
+        raise FieldError(f"status must be one of {', '.join(PURCHASE_STATUSES)}, not {status!r}")
     return {
-        "id": f.required(raw.get("id"), "id"),
-        "customer_id": f.required(raw.get("customer_id"), "customer_id"),
-        "item": f.required(raw.get("item"), "item"),
-        "channel": f.text(raw.get("channel")),
+        "id": _required(raw, "id"),
+        "customer_id": _required(raw, "customer_id"),
+        "item": _required(raw, "item"),
+        "channel": _optional(raw, "channel"),
         "purchased_at": purchased_at,
-        "expires_at": expires_at,
-        "status": f.choice(raw.get("status"), "status", PURCHASE_STATUSES, "active"),
+        "expires_at": f.instant(raw.get("expires_at"), "expires_at", ctx.tz),
+        "status": status,
         "amount": f.number(raw.get("amount"), "amount"),
     }
 
@@ -180,13 +198,18 @@ def redemption_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     redeemed_at = f.instant(raw.get("redeemed_at"), "redeemed_at", ctx.tz)
     if redeemed_at is None:
         raise FieldError("redeemed_at is required")
+    points = raw.get("points", "").strip()
+    try:
+        point_count = int(points) if points else 0
+    except ValueError:
+        raise FieldError(f"points must be a whole number, not {points!r}") from None
     return {
-        "id": f.required(raw.get("id"), "id"),
-        "customer_id": f.required(raw.get("customer_id"), "customer_id"),
-        "pass": f.required(raw.get("pass"), "pass"),
-        "location": f.text(raw.get("location")),
+        "id": _required(raw, "id"),
+        "customer_id": _required(raw, "customer_id"),
+        "pass": _required(raw, "pass"),
+        "location": _optional(raw, "location"),
         "redeemed_at": redeemed_at,
-        "points": f.integer(raw.get("points"), "points") or 0,
+        "points": point_count,
     }
 
 
@@ -198,9 +221,13 @@ def track_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     if not isinstance(properties, dict):
         raise FieldError("properties must be a JSON object")
     stamp = raw.get("timestamp") or raw.get("sentAt") or raw.get("receivedAt")
-    ts = f.instant(stamp, "timestamp", ctx.tz) if stamp is not None else ctx.now
-    assert ts is not None
-    message_id = f.text(raw.get("messageId")) or derived_message_id(user_id, name, ts, properties)
+    parsed = f.instant(stamp, "timestamp", ctx.tz) if stamp is not None else None
+    ts = ctx.now if parsed is None else parsed
+    # The derived id uses the timestamp as written (None when absent), never the import's
+    # clock, so re-importing the same line on another day is still a no-op.
+    message_id = f.text(raw.get("messageId")) or derived_message_id(
+        user_id, name, parsed, properties
+    )
     return {
         "message_id": message_id,
         "customer_id": user_id,
@@ -211,7 +238,7 @@ def track_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     }
 
 
-def derived_message_id(user_id: str, event: str, ts: int, properties: dict[str, Any]) -> str:
+def derived_message_id(user_id: str, event: str, ts: int | None, properties: dict[str, Any]) -> str:
     """A stable id for a track without messageId, so that re-importing it is a no-op."""
     canonical = json.dumps([user_id, event, ts, properties], sort_keys=True, default=str)
     return "derived-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]

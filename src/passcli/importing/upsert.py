@@ -7,30 +7,12 @@ the same file twice change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Table, bindparam, select, type_coerce
+from sqlalchemy import Table, bindparam
 
-from passcli.store.types import UtcInstant
-
-Record = dict[str, Any]
-
-
-def raw_columns(table: Table) -> list[Any]:
-    """The table's columns with instants read as the integers the importer compares."""
-    return [
-        type_coerce(c, BigInteger).label(c.name) if isinstance(c.type, UtcInstant) else c
-        for c in table.columns
-    ]
-
-
-def fetch_existing(
-    conn: Connection, table: Table, key: str, ids: Iterable[Any]
-) -> dict[Any, Record]:
-    column = table.c[key]
-    rows = conn.execute(select(*raw_columns(table)).where(column.in_(list(ids))))
-    return {row._mapping[key]: dict(row._mapping) for row in rows}
+from passcli.importing.bulk import Bulk, Record
 
 
 class Counts:
@@ -41,9 +23,9 @@ class Counts:
 
 
 def upsert(
-    conn: Connection,
+    bulk: Bulk,
     table: Table,
-    records: list[Record],
+    records: list[Any],
     merge: Callable[[Record | None, Any], Record] | None = None,
     key: str = "id",
 ) -> Counts:
@@ -52,12 +34,11 @@ def upsert(
     counts = Counts()
     if not records:
         return counts
-    keys = {_key_of(item, key) for item in records}
-    existing = fetch_existing(conn, table, key, keys)
+    keys = [_key_of(item, key) for item in records]
+    existing = {row[key]: row for row in bulk.select_in(table, key, keys)}
     inserts: dict[Any, Record] = {}
     updates: dict[Any, Record] = {}
-    for item in records:
-        k = _key_of(item, key)
+    for k, item in zip(keys, records, strict=True):
         old = inserts.get(k) or updates.get(k) or existing.get(k)
         new = merge(old, item) if merge is not None else item
         if old is None:
@@ -68,13 +49,19 @@ def upsert(
         else:
             (inserts if k in inserts else updates)[k] = new
             counts.updated += 1
-    if inserts:
-        conn.execute(table.insert(), list(inserts.values()))
+    bulk.insert(table, list(inserts.values()))
     if updates:
-        # SET takes every column named in the parameters (SQLAlchemy's executemany form).
+        # SET takes every column named in the parameters (SQLAlchemy's executemany form). The
+        # key itself is left out: even a same-value SET of a primary key makes SQLite check
+        # every child table's foreign keys.
         statement = table.update().where(table.c[key] == bindparam("_key"))
-        conn.execute(statement, [{**record, "_key": k} for k, record in updates.items()])
+        rows = [{**_without(record, key), "_key": k} for k, record in updates.items()]
+        bulk.conn.execute(statement, rows)
     return counts
+
+
+def _without(record: Record, key: str) -> Record:
+    return {name: value for name, value in record.items() if name != key}
 
 
 def _key_of(item: Any, key: str) -> Any:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from passcli.importing.bulk import Bulk, Record
 from passcli.importing.report import ImportReport
 from passcli.importing.rows import CustomerPatch, numeric_properties
-from passcli.importing.upsert import Record, upsert
+from passcli.importing.upsert import upsert
 from passcli.store.schema import customers, event_numbers, events, items, purchases, redemptions
 
 DAY = 86_400
@@ -70,32 +71,31 @@ def merge_customer(old: Record | None, patch: CustomerPatch) -> Record:
 
 class CustomerWriter:
     def __init__(self, conn: Connection, report: ImportReport) -> None:
-        self.conn = conn
+        self.bulk = Bulk(conn)
         self.report = report
 
     def write(self, rows: Numbered) -> None:
-        counts = upsert(self.conn, customers, [patch for _, patch in rows], merge_customer)
+        counts = upsert(self.bulk, customers, [patch for _, patch in rows], merge_customer)
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
 class ItemWriter:
     def __init__(self, conn: Connection, report: ImportReport) -> None:
-        self.conn = conn
+        self.bulk = Bulk(conn)
         self.report = report
 
     def write(self, rows: Numbered) -> None:
-        counts = upsert(self.conn, items, [record for _, record in rows])
+        counts = upsert(self.bulk, items, [record for _, record in rows])
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
-def known_customers(conn: Connection, ids: set[str]) -> set[str]:
-    query = select(customers.c.id).where(customers.c.id.in_(list(ids)))
-    return set(conn.execute(query).scalars())
+def known_customers(bulk: Bulk, ids: set[str]) -> set[str]:
+    return {row["id"] for row in bulk.select_in(customers, "id", ids, ["id"])}
 
 
-def keep_known_customers(conn: Connection, rows: Numbered, report: ImportReport) -> list[Record]:
+def keep_known_customers(bulk: Bulk, rows: Numbered, report: ImportReport) -> list[Record]:
     """The records whose customer exists; the others are rejected (SPEC §2)."""
-    known = known_customers(conn, {record["customer_id"] for _, record in rows})
+    known = known_customers(bulk, {record["customer_id"] for _, record in rows})
     kept: list[Record] = []
     for line, record in rows:
         if record["customer_id"] in known:
@@ -109,7 +109,7 @@ class PurchaseWriter:
     """Creates items first seen here as products and derives missing expiries (SPEC §2)."""
 
     def __init__(self, conn: Connection, report: ImportReport) -> None:
-        self.conn = conn
+        self.bulk = Bulk(conn)
         self.report = report
         self.durations: dict[str, int | None] = {
             row.id: row.duration_days
@@ -117,32 +117,32 @@ class PurchaseWriter:
         }
 
     def write(self, rows: Numbered) -> None:
-        records = keep_known_customers(self.conn, rows, self.report)
+        records = keep_known_customers(self.bulk, rows, self.report)
         unseen = {r["item"] for r in records} - self.durations.keys()
         if unseen:
             new_items = [
                 {"id": i, "name": i, "kind": "product", "duration_days": None}
                 for i in sorted(unseen)
             ]
-            self.conn.execute(insert(items), new_items)
+            self.bulk.insert(items, new_items)
             self.durations.update(dict.fromkeys(unseen))
         for record in records:
             if record["expires_at"] is None:
                 days = self.durations[record["item"]]
                 if days is not None:
                     record["expires_at"] = record["purchased_at"] + days * DAY
-        counts = upsert(self.conn, purchases, records)
+        counts = upsert(self.bulk, purchases, records)
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
 class RedemptionWriter:
     def __init__(self, conn: Connection, report: ImportReport) -> None:
-        self.conn = conn
+        self.bulk = Bulk(conn)
         self.report = report
 
     def write(self, rows: Numbered) -> None:
-        records = keep_known_customers(self.conn, rows, self.report)
-        counts = upsert(self.conn, redemptions, records)
+        records = keep_known_customers(self.bulk, rows, self.report)
+        counts = upsert(self.bulk, redemptions, records)
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
@@ -151,50 +151,54 @@ class EventWriter:
     create the customer of an unknown userId with just that id, as Segment does."""
 
     def __init__(self, conn: Connection, report: ImportReport) -> None:
-        self.conn = conn
+        self.bulk = Bulk(conn)
         self.report = report
         self.customers = CustomerWriter(conn, report)
 
     def write(self, rows: Numbered) -> None:
-        patches = [(line, row) for line, row in rows if isinstance(row, CustomerPatch)]
-        tracks: list[Record] = [row for _, row in rows if not isinstance(row, CustomerPatch)]
-        if patches:
-            self.customers.write(patches)
-        if not tracks:
+        """Apply runs of consecutive identify or track rows in file order."""
+        run: Numbered = []
+        for item in rows:
+            if run and isinstance(item[1], CustomerPatch) != isinstance(run[0][1], CustomerPatch):
+                self._apply(run)
+                run = []
+            run.append(item)
+        if run:
+            self._apply(run)
+
+    def _apply(self, rows: Numbered) -> None:
+        if isinstance(rows[0][1], CustomerPatch):
+            self.customers.write(rows)
             return
+        tracks: list[Record] = [row for _, row in rows]
         fresh: dict[str, Record] = {}
         for record in tracks:
             fresh.setdefault(record["message_id"], record)
-        seen = set(
-            self.conn.execute(
-                select(events.c.message_id).where(events.c.message_id.in_(list(fresh)))
-            ).scalars()
-        )
-        new = [record for mid, record in fresh.items() if mid not in seen]
+        seen = self.bulk.select_in(events, "message_id", fresh, ["message_id"])
+        for row in seen:
+            del fresh[row["message_id"]]
+        new = list(fresh.values())
         self.report.count(inserted=len(new), skipped=len(tracks) - len(new))
         if not new:
             return
         user_ids = {record["customer_id"] for record in new}
-        missing = user_ids - known_customers(self.conn, user_ids)
+        missing = user_ids - known_customers(self.bulk, user_ids)
         if missing:
-            self.conn.execute(insert(customers), [new_customer(c) for c in sorted(missing)])
-        returned = self.conn.execute(
-            insert(events).returning(events.c.id, sort_by_parameter_order=True), new
-        )
+            self.bulk.insert(customers, [new_customer(c) for c in sorted(missing)])
+        self.bulk.insert(events, new)
         numbers = [
             {
-                "event_id": event_id,
+                "message_id": record["message_id"],
                 "name": name,
                 "customer_id": record["customer_id"],
                 "event": record["event"],
                 "ts": record["ts"],
                 "value": value,
             }
-            for event_id, record in zip(returned.scalars(), new, strict=True)
+            for record in new
             for name, value in numeric_properties(record["properties"])
         ]
-        if numbers:
-            self.conn.execute(insert(event_numbers), numbers)
+        self.bulk.insert(event_numbers, numbers)
 
 
 WRITERS: dict[str, Callable[[Connection, ImportReport], Writer]] = {

@@ -327,7 +327,7 @@ class SegmentCompiler:
                 preds.append(window_sql(n.ts, bounds))
             if c.where:
                 e = events.alias().c
-                preds += [e.id == n.event_id, *(where_sql(w, e) for w in c.where)]
+                preds += [e.message_id == n.message_id, *(where_sql(w, e) for w in c.where)]
             if outer is not None:
                 preds.insert(0, n.customer_id == outer)
             return n, preds, _aggregate(c.aggregate, n.value)
@@ -485,6 +485,6 @@ def where_sql(w: s.Where, e: Any) -> ColumnElement[bool]:
             "equals": n.value == value,
             "not_equals": n.value == value,
         }[w.op]
-        found = exists().where(n.event_id == e.id, n.name == w.property, compare)
+        found = exists().where(n.message_id == e.message_id, n.name == w.property, compare)
         return not_(found) if w.op == "not_equals" else found
     return json_field_sql(e.properties[w.property], w.op, w.value)

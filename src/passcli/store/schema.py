@@ -145,11 +145,12 @@ events = Table(
 )
 
 # Numeric top-level properties of events, typed, so that `sum: {property: revenue}` and
-# numeric `where` filters read an index instead of parsing JSON (LIMITS.md: 2-15x).
+# numeric `where` filters read an index instead of parsing JSON (LIMITS.md: 2-15x). Keyed by
+# the event's message_id, so the importer writes both tables without reading ids back.
 event_numbers = Table(
     "event_numbers",
     metadata,
-    Column("event_id", RowId, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("message_id", String, ForeignKey("events.message_id"), primary_key=True),
     Column("name", String, primary_key=True),
     Column("customer_id", String, nullable=False),
     Column("event", String, nullable=False),

@@ -164,21 +164,18 @@ def upgrade() -> None:
 
     op.create_table(
         "event_numbers",
-        sa.Column(
-            "event_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=False,
-            nullable=False,
-        ),
+        sa.Column("message_id", sa.String(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("customer_id", sa.String(), nullable=False),
         sa.Column("event", sa.String(), nullable=False),
         sa.Column("ts", passcli.store.types.UtcInstant(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_event_numbers_event_id_events")
+            ["message_id"],
+            ["events.message_id"],
+            name=op.f("fk_event_numbers_message_id_events"),
         ),
-        sa.PrimaryKeyConstraint("event_id", "name", name=op.f("pk_event_numbers")),
+        sa.PrimaryKeyConstraint("message_id", "name", name=op.f("pk_event_numbers")),
     )
     with op.batch_alter_table("event_numbers", schema=None) as batch_op:
         batch_op.create_index(

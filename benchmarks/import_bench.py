@@ -1,0 +1,71 @@
+"""Import benchmark: the LIMITS.md volume through `passcli import`, one process per file.
+
+    python benchmarks/import_bench.py [--customers 1000000] [--database-url URL]
+
+Generates the example data at that size (1M customers: 1.5M purchases, 5M redemptions, 5M
+events, about 1.4 GB; cached under benchmarks/data/), imports the five files in order into a
+fresh store (SQLite in a temporary folder unless --database-url), and prints rows per second
+per kind, the total, and the peak memory of each import process. Goal (issue 3): the sum
+under 3 minutes on 2 cores, peak memory under 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from common import data_dir, machine, run_passcli
+
+from passcli import sampledata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    data = data_dir(args.customers)
+    with tempfile.TemporaryDirectory(prefix="passcli-import-bench-") as folder:
+        project = Path(folder)
+        url = args.database_url or f"sqlite:///{project / 'passcli.db'}"
+        env = {
+            "PASSCLI_DATABASE_URL": url,
+            "PASSCLI_TIMEZONE": sampledata.TIMEZONE,
+            "PASSCLI_NOW": sampledata.REFERENCE_NOW.isoformat(),
+        }
+        init = run_passcli(["init", str(project), "--force"], env, project)
+        if init.returncode != 0:
+            raise SystemExit(init.stderr)
+        print(machine())
+        print(f"{'file':<16} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'peak MB':>8}")
+        total_rows = 0
+        total_seconds = 0.0
+        peak = 0.0
+        for name in sampledata.FILES:
+            kind = name.split(".")[0]
+            run = run_passcli(["import", kind, str(data / name), "--json"], env, project)
+            if run.returncode not in (0, 1):
+                raise SystemExit(f"{name}: {run.stderr}")
+            report = json.loads(run.stdout)
+            rows = report["inserted"] + report["updated"] + report["skipped"] + report["rejected"]
+            total_rows += rows
+            total_seconds += run.seconds
+            peak = max(peak, run.peak_rss_mb)
+            print(
+                f"{name:<16} {rows:>11,} {run.seconds:>9.1f} {rows / run.seconds:>10,.0f}"
+                f" {run.peak_rss_mb:>8.0f}",
+                flush=True,
+            )
+        print(
+            f"{'total':<16} {total_rows:>11,} {total_seconds:>9.1f}"
+            f" {total_rows / total_seconds:>10,.0f} {peak:>8.0f}"
+        )
+        if url.startswith("sqlite:///"):
+            size = Path(url.removeprefix("sqlite:///")).stat().st_size
+            print(f"store size: {size / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()

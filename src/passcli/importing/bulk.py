@@ -1,0 +1,91 @@
+"""Batched statements on the DBAPI cursor, rendered by SQLAlchemy.
+
+SQLAlchemy compiles each statement once for the connection's dialect (so the SQL stays
+portable); rows then go to the driver's executemany as plain tuples or dicts. That skips
+SQLAlchemy's per-row parameter processing, which cost about 8 µs a row, as much as SQLite's
+own insert, on million-row imports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Connection, Table, bindparam, insert, select
+
+Record = dict[str, Any]
+IN_STEP = 250
+Prepared = tuple[str, list[str] | None]
+
+
+class Bulk:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._cache: dict[tuple[Any, ...], Prepared] = {}
+
+    def _prepare(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Prepared:
+        prepared = self._cache.get(key)
+        if prepared is None:
+            compiled = build().compile(dialect=self.conn.dialect)
+            names = list(compiled.positiontup) if compiled.positional else None
+            prepared = (str(compiled), names)
+            self._cache[key] = prepared
+        return prepared
+
+    def insert(self, table: Table, records: Sequence[Record]) -> None:
+        """INSERT every record; each must have the same keys, which name columns."""
+        if not records:
+            return
+        columns = list(records[0])
+        sql, names = self._prepare(
+            ("insert", table.name, *columns),
+            lambda: insert(table).values({c: bindparam(c) for c in columns}),
+        )
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        dumps = json.dumps
+        if json_columns:
+            records = [
+                {k: dumps(v) if k in json_columns else v for k, v in r.items()} for r in records
+            ]
+        if names is None:
+            self.conn.exec_driver_sql(sql, list(records))
+        else:
+            self.conn.exec_driver_sql(sql, [tuple(r[n] for n in names) for r in records])
+
+    def select_in(
+        self, table: Table, key: str, values: Iterable[Any], columns: Sequence[str] | None = None
+    ) -> list[Record]:
+        """Rows of `table` whose `key` is one of `values`, as plain records (instants as
+        unix seconds, JSON decoded, booleans as bool)."""
+        wanted = list(dict.fromkeys(values))
+        if not wanted:
+            return []
+        names = list(columns) if columns is not None else [c.name for c in table.columns]
+        # Pad to a multiple of IN_STEP (repeating a value changes nothing), so a few compiled
+        # statements serve every batch instead of one compile per distinct length.
+        size = -(-len(wanted) // IN_STEP) * IN_STEP
+        wanted += [wanted[-1]] * (size - len(wanted))
+        sql, order = self._prepare(
+            ("select", table.name, key, size, *names),
+            lambda: select(*(table.c[n] for n in names)).where(
+                table.c[key].in_([bindparam(f"k{i}") for i in range(size)])
+            ),
+        )
+        params: Any = (
+            tuple(wanted) if order is not None else {f"k{i}": v for i, v in enumerate(wanted)}
+        )
+        rows = self.conn.exec_driver_sql(sql, params).fetchall()
+        json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
+        bool_columns = {n for n in names if isinstance(table.c[n].type, Boolean)}
+        result = []
+        for row in rows:
+            record = dict(zip(names, row, strict=True))
+            for n in json_columns:
+                if isinstance(record[n], str):
+                    record[n] = json.loads(record[n])
+            for n in bool_columns:
+                if record[n] is not None:
+                    record[n] = bool(record[n])
+            result.append(record)
+        return result
