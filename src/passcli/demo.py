@@ -19,6 +19,7 @@ DEMO_ENV = {
 }
 # The demo's example customer: a planted persona with a pass, check-ins and orders.
 SHOWCASE_CUSTOMER = "c0000001"
+SHOWCASE_SEGMENT = "new-signups"
 
 
 @dataclass(frozen=True)

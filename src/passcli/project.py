@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from passcli.errors import Diagnostic, InvalidProjectError
+from passcli.messages.spec import MessageSpec, parse_messages
+from passcli.messages.validate import check_messages
 from passcli.segments.spec import Problem, SegmentSpec, parse_segments
 from passcli.segments.validate import check_segments
 from passcli.yamlpos import LoadedYaml, Positions, load_yaml
@@ -23,7 +24,7 @@ MESSAGES_FILE = "messages.yaml"
 class Project:
     directory: Path
     segments: dict[str, SegmentSpec]
-    messages: dict[str, Any] = field(default_factory=dict)
+    messages: dict[str, MessageSpec] = field(default_factory=dict)
 
 
 def _load(directory: Path, name: str) -> LoadedYaml | None:
@@ -32,7 +33,7 @@ def _load(directory: Path, name: str) -> LoadedYaml | None:
 
 
 def _located(positions: Positions, problems: list[Problem]) -> list[Diagnostic]:
-    return [positions.diagnostic(p.path, p.message, p.at_key) for p in problems]
+    return [positions.diagnostic(p.path, p.message, p.at_key, p.text_line) for p in problems]
 
 
 def load_project(
@@ -52,18 +53,24 @@ def load_project(
         segments = parse_segments(loaded.data, problems)
         problems += check_segments(loaded.data, segments, known_items)
         diagnostics += _located(loaded.positions, problems)
-    messages: dict[str, Any] = {}
+    messages: dict[str, MessageSpec] = {}
     loaded_messages = _load(directory, MESSAGES_FILE)
     if loaded_messages is not None:
         diagnostics += loaded_messages.problems
-        data = loaded_messages.data
-        if isinstance(data, dict) and isinstance(data.get("messages"), dict):
-            messages = data["messages"]
-        elif data is not None:
-            diagnostics.append(
-                loaded_messages.positions.diagnostic((), "messages.yaml needs a messages: mapping")
-            )
+        problems = []
+        messages = parse_messages(loaded_messages.data, problems)
+        names = set(segments) | _declared_segments(loaded)
+        problems += check_messages(messages, names, known_items)
+        diagnostics += _located(loaded_messages.positions, problems)
     return Project(directory, segments, messages), sorted(set(diagnostics))
+
+
+def _declared_segments(loaded: LoadedYaml | None) -> set[str]:
+    """Segment names in segments.yaml, valid or not (a broken segment is reported there,
+    not again as an unknown reference from every message)."""
+    data = loaded.data if loaded is not None else None
+    body = data.get("segments") if isinstance(data, dict) else None
+    return {str(name) for name in body} if isinstance(body, dict) else set()
 
 
 def require_project(directory: Path, known_items: set[str] | None = None) -> Project:

@@ -28,6 +28,8 @@ class Positions:
     file: str
     values: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
+    # Block scalars (`|`, `>`): their text starts on the line after the indicator.
+    blocks: set[YamlPath] = field(default_factory=set)
 
     def find(self, path: Sequence[str | int], at_key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest located ancestor."""
@@ -41,9 +43,12 @@ class Positions:
         return self.values.get((), (1, 1))
 
     def diagnostic(
-        self, path: Sequence[str | int], message: str, at_key: bool = False
+        self, path: Sequence[str | int], message: str, at_key: bool = False, text_line: int = 0
     ) -> Diagnostic:
+        """`text_line` > 0 points at that line (1-based) inside a multi-line string value."""
         line, column = self.find(path, at_key)
+        if text_line > 0:
+            line += text_line - (0 if tuple(path) in self.blocks else 1)
         return Diagnostic(self.file, line, column, message)
 
 
@@ -87,6 +92,8 @@ def _build(
 ) -> Any:
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, ScalarNode):
+        if node.style in ("|", ">"):
+            positions.blocks.add(path)
         return constructor.construct_object(node, deep=True)
     if isinstance(node, SequenceNode):
         return [

@@ -966,7 +966,7 @@ def load_tricky(engine: Engine, directory: Path) -> list[ImportReport]:
 def test_small_batches_store_the_same_as_one_batch(engine, tmp_path, monkeypatch, batch_size):
     """Rows are applied in file order whatever the batch boundaries: duplicates, repeated
     messageIds, unknown users and rejections cross them."""
-    from passcli.importing import load as loader
+    from passcli.importing import produce as produce_module
     from passcli.store import open_store
 
     reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
@@ -978,7 +978,7 @@ def test_small_batches_store_the_same_as_one_batch(engine, tmp_path, monkeypatch
         expected = dump(reference)
     finally:
         reference.dispose()
-    monkeypatch.setattr(loader, "BATCH_SIZE", batch_size)
+    monkeypatch.setattr(produce_module, "BATCH_SIZE", batch_size)
     reports = [*load_everything(engine, tmp_path), *load_tricky(engine, tmp_path)]
 
     assert dump(engine) == expected
@@ -996,17 +996,18 @@ def test_small_batches_store_the_same_as_one_batch(engine, tmp_path, monkeypatch
 
 
 def test_counts_of_events_follow_file_order_whatever_the_batch_size(engine, tmp_path, monkeypatch):
-    from passcli.importing import load as loader
+    from passcli.importing import produce as produce_module
 
     calls = [
         {"type": "track", "userId": "u5", "event": "A", "timestamp": "2026-11-20T10:00:00Z"},
         {"type": "identify", "userId": "u5", "traits": {"firstName": "Eve"}},
     ]
     whole = load(engine, "events", write_jsonl(tmp_path, "a.jsonl", calls))
-    monkeypatch.setattr(loader, "BATCH_SIZE", 1)
+    monkeypatch.setattr(produce_module, "BATCH_SIZE", 1)
     calls = [{**call, "userId": "u6"} for call in calls]
     one_by_one = load(engine, "events", write_jsonl(tmp_path, "b.jsonl", calls))
 
     # In file order the track creates the customer, and the identify then updates it.
     assert counts(one_by_one) == (1, 1, 0, 0)
     assert counts(whole) == counts(one_by_one)
+

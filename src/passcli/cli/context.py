@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Engine
 
+from passcli.delivery.dispatch import Branding
 from passcli.errors import UsageError
 from passcli.settings import Settings, load_settings
 from passcli.store import open_store
@@ -59,6 +60,16 @@ class Env:
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
+    def branding(self) -> Branding:
+        s = self.settings
+        return Branding(
+            org_name=s.org_name,
+            dashboard_url=s.dashboard_url,
+            unsubscribe_url=s.unsubscribe_url,
+            secret_key=s.secret_key.get_secret_value() if s.secret_key else None,
+        )
+
+    @property
     def engine(self) -> Engine:
         """The store, opened (and migrated) on first use."""
         if self._engine is None:
@@ -78,6 +89,11 @@ def make_env(
     globals_ = root if isinstance(root, Globals) else Globals()
     settings = load_settings(project or globals_.project, **overrides)
     return Env(settings=settings, now=resolve_now(now or globals_.now, settings), json=json)
+
+
+def wall_clock() -> datetime:
+    """The real time, for leases (never --now: a lease must expire in real time)."""
+    return datetime.now(UTC)
 
 
 def resolve_now(option: str | None, settings: Settings) -> datetime:

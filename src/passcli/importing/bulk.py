@@ -8,10 +8,10 @@ own insert, on million-row imports.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Boolean, Connection, Table, bindparam, insert, select
 
 Record = dict[str, Any]
@@ -43,10 +43,9 @@ class Bulk:
             lambda: insert(table).values({c: bindparam(c) for c in columns}),
         )
         json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-        dumps = json.dumps
         if json_columns:
             records = [
-                {k: dumps(v) if k in json_columns else v for k, v in r.items()} for r in records
+                {k: _dumps(v) if k in json_columns else v for k, v in r.items()} for r in records
             ]
         if names is None:
             self.conn.exec_driver_sql(sql, list(records))
@@ -82,10 +81,14 @@ class Bulk:
         for row in rows:
             record = dict(zip(names, row, strict=True))
             for n in json_columns:
-                if isinstance(record[n], str):
-                    record[n] = json.loads(record[n])
+                if isinstance(record[n], str | bytes):
+                    record[n] = orjson.loads(record[n])
             for n in bool_columns:
                 if record[n] is not None:
                     record[n] = bool(record[n])
             result.append(record)
         return result
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -63,11 +63,18 @@ def _phone(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A North American number already written in E.164: exactly what phonenumbers would return
+# for it (a +1 number is "possible" when it has 10 national digits), without the ~34 µs parse.
+NANP_E164 = re.compile(r"^\+1\d{10}$")
+
+
 def phone(value: Any, region: str) -> str | None:
     """A phone number in E.164; numbers without a country code are read in `region`."""
     result = text(value)
     if result is None:
         return None
+    if NANP_E164.match(result):
+        return result
     normalised = _phone(result, region)
     if normalised is None:
         raise FieldError(f"cannot parse phone number {result!r}")

@@ -6,24 +6,17 @@ was; rows are still normalised and written in batches, so memory does not grow w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, tzinfo
-from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, literal, select, text
 
 from passcli.errors import UsageError
 from passcli.importing import rows as r
-from passcli.importing.fields import AttributeTyper, FieldError
-from passcli.importing.readers import (
-    CsvReader,
-    JsonLinesReader,
-    RawRow,
-    detect_format,
-    open_text,
-)
+from passcli.importing.fields import AttributeTyper
+from passcli.importing.produce import produce
+from passcli.importing.readers import CsvReader, detect_format, open_text
 from passcli.importing.report import ImportReport
 from passcli.importing.writers import WRITERS
 from passcli.store.engine import write_transaction
@@ -38,7 +31,6 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "redemptions": (redemptions,),
     "events": (events, event_numbers),
 }
-BATCH_SIZE = 2_000
 
 Progress = Callable[[int, int], None]
 
@@ -74,34 +66,30 @@ def import_file(
     report = ImportReport(kind=kind, file=path.name, strict=strict)
     ctx = r.RowContext(tz=tz, region=region, now=to_epoch(now))
     if file_format == "csv":
+        _check_header(path, kind)
         ctx = _with_attribute_kinds(path, kind, ctx)
-    normalise = _normaliser(kind, file_format)
     total = path.stat().st_size
+    batches = produce(path, kind, file_format, ctx)
 
     try:
-        with open_text(path) as handle, write_transaction(engine) as conn:
-            reader = _open_reader(handle, path, kind, file_format)
+        with write_transaction(engine) as conn:
             deferred = defer_indexes(conn, TABLES[kind])
             writer = WRITERS[kind](conn, report)
-            for batch in _batches(iter(reader)):
-                good: list[tuple[int, Any]] = []
-                for raw in batch:
-                    if raw.error is not None:
-                        report.reject(raw.line, raw.error)
-                        continue
-                    try:
-                        good.append((raw.line, normalise(raw.values, ctx)))
-                    except FieldError as exc:
-                        report.reject(raw.line, str(exc))
-                writer.write(good)
+            for batch in batches:
+                for line, reason in batch.rejected:
+                    report.reject(line, reason)
+                writer.write(batch.rows)
                 if progress is not None:
-                    progress(reader.bytes_read, total)
+                    progress(batch.bytes_read, total)
             if strict and report.rejected:
                 raise _StrictRollback
             rebuild_indexes(conn, deferred)
     except _StrictRollback:
         report.loaded = False
         report.inserted = report.updated = report.skipped = 0
+    finally:
+        batches.close()  # release the file even when writing failed
+    report.rejections.sort(key=lambda rejection: rejection.line)
     return report
 
 
@@ -123,6 +111,9 @@ def defer_indexes(conn: Connection, tables: tuple[Table, ...]) -> list[Table]:
 
 
 def rebuild_indexes(conn: Connection, tables: list[Table]) -> None:
+    if tables and conn.dialect.name == "sqlite":
+        # Sample instead of reading every index entry: the planner needs proportions only.
+        conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
     for table in tables:
         for index in table.indexes:
             if not index.unique:
@@ -130,29 +121,26 @@ def rebuild_indexes(conn: Connection, tables: list[Table]) -> None:
         conn.execute(text(f"ANALYZE {table.name}"))
 
 
-def _open_reader(
-    handle: Any, path: Path, kind: str, file_format: str
-) -> CsvReader | JsonLinesReader:
-    if file_format == "jsonl":
-        return JsonLinesReader(handle)
-    reader = CsvReader(handle, path.name)
-    missing = [c for c in r.REQUIRED_HEADERS[kind] if c not in reader.header]
+def _check_header(path: Path, kind: str) -> None:
+    """A CSV file whose header cannot be this kind's is bad usage: nothing is loaded."""
+    with open_text(path) as handle:
+        header = CsvReader(handle, path.name).header
+    missing = [c for c in r.REQUIRED_HEADERS[kind] if c not in header]
     if missing:
         raise UsageError(
             f"{path.name} is not a {kind} CSV file: its header lacks {', '.join(missing)} "
             f"(expected {','.join(r.HEADERS[kind])})"
         )
-    duplicated = sorted({c for c in reader.header if reader.header.count(c) > 1})
+    duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         raise UsageError(f"{path.name}: the header names {', '.join(duplicated)} twice")
     if kind != "customers":
-        extra = [c for c in reader.header if c not in r.HEADERS[kind]]
+        extra = [c for c in header if c not in r.HEADERS[kind]]
         if extra:
             raise UsageError(
                 f"{path.name}: unknown column {', '.join(extra)} for {kind} "
                 f"(expected {','.join(r.HEADERS[kind])})"
             )
-    return reader
 
 
 def _with_attribute_kinds(path: Path, kind: str, ctx: r.RowContext) -> r.RowContext:
@@ -172,29 +160,3 @@ def _with_attribute_kinds(path: Path, kind: str, ctx: r.RowContext) -> r.RowCont
                     typer.see(value)
     kinds = {column: typer.kind for column, typer in typers.items()}
     return r.RowContext(tz=ctx.tz, region=ctx.region, now=ctx.now, attribute_kinds=kinds)
-
-
-def _normaliser(kind: str, file_format: str) -> Callable[[dict[str, Any], r.RowContext], Any]:
-    if kind == "customers":
-        return r.customer_from_columns
-    if kind == "items":
-        return r.item_record
-    if kind == "purchases":
-        return r.purchase_record
-    if kind == "redemptions":
-        return r.redemption_record
-    return _event
-
-
-def _event(raw: dict[str, Any], ctx: r.RowContext) -> Any:
-    kind = raw.get("type")
-    if kind == "track":
-        return r.track_record(raw, ctx)
-    if kind == "identify":
-        return r.customer_from_identify(raw, ctx)
-    raise FieldError(f"type must be track or identify, not {kind!r}")
-
-
-def _batches(rows: Iterator[RawRow]) -> Iterator[list[RawRow]]:
-    while batch := list(islice(rows, BATCH_SIZE)):
-        yield batch

@@ -7,11 +7,12 @@ progress bar.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
+
+import orjson
 
 from passcli.errors import UsageError
 
@@ -124,14 +125,14 @@ class JsonLinesReader:
         return self._handle.buffer.tell()
 
     def __iter__(self) -> Iterator[RawRow]:
-        loads = json.loads
+        loads = orjson.loads
         for line, text in enumerate(self._handle, start=1):
             if not text.isascii() and not _valid_utf8([text]):
                 yield RawRow(line, {}, "not valid UTF-8 text")
                 continue
             try:
                 value = loads(text)
-            except json.JSONDecodeError as exc:
+            except orjson.JSONDecodeError as exc:
                 if text.strip():
                     yield RawRow(line, {}, f"not valid JSON: {exc.msg} at column {exc.colno}")
                 continue

@@ -88,6 +88,9 @@ class CustomerPatch:
     values: dict[str, Any]
     attributes: dict[str, Any]
     removed_attributes: tuple[str, ...] = ()
+    # False for the "make sure this customer exists" patch of a track call: it creates a
+    # bare customer where needed but is not counted as an imported row.
+    counted: bool = True
 
 
 def customer_from_columns(raw: dict[str, Any], ctx: RowContext) -> CustomerPatch:

@@ -41,14 +41,15 @@ def upsert(
     for k, item in zip(keys, records, strict=True):
         old = inserts.get(k) or updates.get(k) or existing.get(k)
         new = merge(old, item) if merge is not None else item
+        counted = getattr(item, "counted", True)
         if old is None:
             inserts[k] = new
-            counts.inserted += 1
+            counts.inserted += counted
         elif new == old:
-            counts.skipped += 1
+            counts.skipped += counted
         else:
             (inserts if k in inserts else updates)[k] = new
-            counts.updated += 1
+            counts.updated += counted
     bulk.insert(table, list(inserts.values()))
     if updates:
         # SET takes every column named in the parameters (SQLAlchemy's executemany form). The

@@ -89,13 +89,33 @@ class ItemWriter:
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
-def known_customers(bulk: Bulk, ids: set[str]) -> set[str]:
-    return {row["id"] for row in bulk.select_in(customers, "id", ids, ["id"])}
+class KnownCustomers:
+    """Which customer ids exist, remembered across the batches of one import (customers are
+    not deleted during it): ids seen once cost no further query. Bounded, so memory does not
+    grow past MAX_REMEMBERED ids whatever the file's size."""
+
+    MAX_REMEMBERED = 2_000_000
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def of(self, bulk: Bulk, ids: set[str]) -> set[str]:
+        unknown = ids - self.ids
+        found = {row["id"] for row in bulk.select_in(customers, "id", unknown, ["id"])}
+        self.add(found)
+        return (ids - unknown) | found
+
+    def add(self, ids: set[str]) -> None:
+        if len(self.ids) + len(ids) > self.MAX_REMEMBERED:
+            self.ids.clear()
+        self.ids |= ids
 
 
-def keep_known_customers(bulk: Bulk, rows: Numbered, report: ImportReport) -> list[Record]:
+def keep_known_customers(
+    bulk: Bulk, known_ids: KnownCustomers, rows: Numbered, report: ImportReport
+) -> list[Record]:
     """The records whose customer exists; the others are rejected (SPEC §2)."""
-    known = known_customers(bulk, {record["customer_id"] for _, record in rows})
+    known = known_ids.of(bulk, {record["customer_id"] for _, record in rows})
     kept: list[Record] = []
     for line, record in rows:
         if record["customer_id"] in known:
@@ -111,13 +131,14 @@ class PurchaseWriter:
     def __init__(self, conn: Connection, report: ImportReport) -> None:
         self.bulk = Bulk(conn)
         self.report = report
+        self.known = KnownCustomers()
         self.durations: dict[str, int | None] = {
             row.id: row.duration_days
             for row in conn.execute(select(items.c.id, items.c.duration_days))
         }
 
     def write(self, rows: Numbered) -> None:
-        records = keep_known_customers(self.bulk, rows, self.report)
+        records = keep_known_customers(self.bulk, self.known, rows, self.report)
         unseen = {r["item"] for r in records} - self.durations.keys()
         if unseen:
             new_items = [
@@ -139,9 +160,10 @@ class RedemptionWriter:
     def __init__(self, conn: Connection, report: ImportReport) -> None:
         self.bulk = Bulk(conn)
         self.report = report
+        self.known = KnownCustomers()
 
     def write(self, rows: Numbered) -> None:
-        records = keep_known_customers(self.bulk, rows, self.report)
+        records = keep_known_customers(self.bulk, self.known, rows, self.report)
         counts = upsert(self.bulk, redemptions, records)
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
@@ -154,23 +176,34 @@ class EventWriter:
         self.bulk = Bulk(conn)
         self.report = report
         self.customers = CustomerWriter(conn, report)
+        self.known = KnownCustomers()
 
     def write(self, rows: Numbered) -> None:
-        """Apply runs of consecutive identify or track rows in file order."""
-        run: Numbered = []
-        for item in rows:
-            if run and isinstance(item[1], CustomerPatch) != isinstance(run[0][1], CustomerPatch):
-                self._apply(run)
-                run = []
-            run.append(item)
-        if run:
-            self._apply(run)
-
-    def _apply(self, rows: Numbered) -> None:
-        if isinstance(rows[0][1], CustomerPatch):
-            self.customers.write(rows)
+        """Apply a batch as if row by row in file order, in a few statements: customers
+        (identify traits, and a bare customer for a track's unknown userId, where each
+        stands in the file), then the new events, then their numeric properties."""
+        identified = {row.id for _, row in rows if isinstance(row, CustomerPatch)}
+        patches = [
+            (line, row)
+            if isinstance(row, CustomerPatch)
+            else (line, CustomerPatch(row["customer_id"], {}, {}, counted=False))
+            for line, row in rows
+            if isinstance(row, CustomerPatch) or row["customer_id"] in identified
+        ]
+        if patches:
+            self.customers.write(patches)
+        others = {
+            row["customer_id"]
+            for _, row in rows
+            if not isinstance(row, CustomerPatch) and row["customer_id"] not in identified
+        }
+        missing = others - self.known.of(self.bulk, others)
+        if missing:
+            self.bulk.insert(customers, [new_customer(c) for c in sorted(missing)])
+            self.known.add(missing)
+        tracks: list[Record] = [row for _, row in rows if not isinstance(row, CustomerPatch)]
+        if not tracks:
             return
-        tracks: list[Record] = [row for _, row in rows]
         fresh: dict[str, Record] = {}
         for record in tracks:
             fresh.setdefault(record["message_id"], record)
@@ -179,12 +212,6 @@ class EventWriter:
             del fresh[row["message_id"]]
         new = list(fresh.values())
         self.report.count(inserted=len(new), skipped=len(tracks) - len(new))
-        if not new:
-            return
-        user_ids = {record["customer_id"] for record in new}
-        missing = user_ids - known_customers(self.bulk, user_ids)
-        if missing:
-            self.bulk.insert(customers, [new_customer(c) for c in sorted(missing)])
         self.bulk.insert(events, new)
         numbers = [
             {

@@ -217,6 +217,7 @@ class Problem:
     path: YamlPath
     message: str
     at_key: bool = False
+    text_line: int = 0  # a line inside a multi-line value (templates), 1-based
 
 
 SEGMENT_KEYS = ("description", "match", "conditions")

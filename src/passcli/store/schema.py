@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from passcli.store.types import UtcInstant, json_type
@@ -157,4 +158,71 @@ event_numbers = Table(
     Column("ts", UtcInstant, nullable=False),
     Column("value", Float, nullable=False),
     Index("ix_event_numbers_lookup", "event", "name", "customer_id", "ts", "value"),
+)
+
+# -- delivery ---------------------------------------------------------------------------------
+
+# One process that claims work (a `send`, a `run-due`), holding a lease it renews by the wall
+# clock. A `sending` delivery whose run stopped renewing becomes `unknown` (SPEC §6).
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("command", String, nullable=False),
+    Column("started_at", UtcInstant, nullable=False),
+    Column("heartbeat_at", UtcInstant, nullable=False),
+    Column("finished_at", UtcInstant),
+    Column("host", String),
+    Column("pid", Integer),
+)
+
+# One occurrence of a message: a manual send, or a scheduled instant (UTC) or local wall time.
+occurrences = Table(
+    "occurrences",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("message", String, nullable=False),
+    Column("kind", String, nullable=False),  # manual | scheduled
+    Column("occurrence", String, nullable=False),  # 2026-11-22T16:00:00Z or 2026-11-22T09:00
+    Column("status", String, nullable=False),  # running | done | missed
+    Column("run_id", String, ForeignKey("runs.id")),
+    Column("fingerprint", String),
+    Column("due_at", UtcInstant),
+    Column("started_at", UtcInstant),
+    Column("finished_at", UtcInstant),
+    Column("counts", json_type()),
+    UniqueConstraint("message", "kind", "occurrence", name="uq_occurrences_message_kind"),
+    Index("ix_occurrences_status", "status", "message"),
+)
+
+# The delivery ledger: one row per (send key, recipient), whatever the kind of send, so that a
+# recipient never gets one occurrence twice on any channel, whatever runs at once or crashes.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("send_key", String, nullable=False),
+    Column("recipient", String, nullable=False),  # customer id, or "sms:+1..." / "email:..."
+    Column("kind", String, nullable=False),  # message | journey | reply | test
+    Column("message", String),
+    Column("occurrence_id", RowId, ForeignKey("occurrences.id")),
+    Column("occurrence", String),
+    Column("customer_id", String, ForeignKey("customers.id")),
+    Column("channel", String, nullable=False),
+    Column("address", String, nullable=False),
+    Column("status", String, nullable=False),  # sending | sent | failed | unknown
+    Column("attempts", Integer, nullable=False),
+    Column("run_id", String, ForeignKey("runs.id")),
+    Column("provider_id", String),
+    Column("error", Text),
+    Column("fingerprint", String),
+    Column("created_at", UtcInstant, nullable=False),
+    Column("updated_at", UtcInstant, nullable=False),
+    Column("sent_at", UtcInstant),
+    UniqueConstraint("send_key", "recipient", name="uq_deliveries_send_key_recipient"),
+    # once_per_customer: "has this customer had this message?"
+    Index("ix_deliveries_message_customer", "message", "customer_id", "status"),
+    Index("ix_deliveries_customer", "customer_id", "created_at"),
+    Index("ix_deliveries_status_run", "status", "run_id"),
+    Index("ix_deliveries_occurrence", "occurrence_id", "status"),
 )

@@ -1,0 +1,101 @@
+"""Segment benchmark: every top-level segment as a user sees it, against a hand-tuned query.
+
+    python benchmarks/segments_bench.py [--customers 1000000] [--runs 3]
+
+passcli: the wall time of `passcli segment export NAME --format jsonl -o FILE` minus that of
+`passcli validate` (the start-up both pay), median of --runs. Baseline: the hand-written
+query for the same segment on its own tuned SQLite database built from the same files
+(baseline_sqlite.py, after LIMITS.md), writing the same JSON lines, median of --runs; the
+two files must be byte-identical. Goal (issue 4): every ratio within 1.5x.
+
+It imports the data into a passcli store first (cached beside the data as passcli.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import baseline_sqlite
+from common import data_dir, machine, run_passcli
+
+from passcli import sampledata
+from passcli.scaffold import init_project
+from passcli.timeutil import zone
+
+SEGMENTS = (
+    "pass-participants",
+    "new-signups",
+    "expires-soon",
+    "no-redemptions-yet",
+    "super-users",
+    "high-ltv",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    data = data_dir(args.customers)
+    project = data / "project"
+    env = {
+        "PASSCLI_TIMEZONE": sampledata.TIMEZONE,
+        "PASSCLI_NOW": sampledata.REFERENCE_NOW.isoformat(),
+        "PASSCLI_PROJECT_DIR": str(project),
+        "PASSCLI_DATABASE_URL": "",
+    }
+    if not (project / "passcli.db").exists():
+        print("importing into a passcli store ...", flush=True)
+        init_project(project, force=True)
+        for name in sampledata.FILES:
+            run = run_passcli(["import", name.split(".")[0], str(data / name)], env, project)
+            print(f"  {name}: {run.seconds:.1f} s", flush=True)
+    baseline_db = data / "baseline.db"
+    if not baseline_db.exists():
+        print("building the hand-tuned baseline database ...", flush=True)
+        print(f"  {baseline_sqlite.build(baseline_db, data):.1f} s", flush=True)
+    bounds = baseline_sqlite.params(sampledata.REFERENCE_NOW, zone(sampledata.TIMEZONE))
+
+    print(machine())
+    print(f"{'segment':<20} {'members':>9} {'passcli ms':>11} {'hand SQL ms':>12} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        startup = statistics.median(
+            run_passcli(["validate"], env, project).seconds for _ in range(args.runs)
+        )
+        for segment in SEGMENTS:
+            ours = out / f"{segment}.passcli.jsonl"
+            theirs = out / f"{segment}.hand.jsonl"
+            passcli_times = []
+            for _ in range(args.runs):
+                run = run_passcli(
+                    ["segment", "export", segment, "--format", "jsonl", "-o", str(ours)],
+                    env,
+                    project,
+                )
+                if run.returncode != 0:
+                    raise SystemExit(run.stderr)
+                passcli_times.append(run.seconds - startup)
+            hand_times = []
+            members = 0
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                members = baseline_sqlite.export(baseline_db, segment, bounds, theirs)
+                hand_times.append(time.perf_counter() - started)
+            same = ours.read_bytes() == theirs.read_bytes()
+            mine, hand = statistics.median(passcli_times), statistics.median(hand_times)
+            print(
+                f"{segment:<20} {members:>9,} {mine * 1000:>11.0f} {hand * 1000:>12.0f}"
+                f" {mine / hand:>6.2f}{'' if same else '  MISMATCH'}",
+                flush=True,
+            )
+    print(f"start-up (passcli validate), subtracted: {startup * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Delivery: transports, the delivery ledger, leases, dispatching one occurrence."""

@@ -1,0 +1,362 @@
+"""One occurrence of a message, end to end: audience, decisions, render, claim, send, record.
+
+Memory does not grow with the audience: candidates stream from one query in batches, and
+each batch is claimed (committed as `sending`), sent and recorded before the next is read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from passcli.delivery.base import Outgoing
+from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record
+from passcli.delivery.transports import Sleep, Transports, send_with_retries
+from passcli.delivery.twilio import CARRIER_UNSUBSCRIBED
+from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
+from passcli.errors import PermanentDeliveryError, TransientDeliveryError
+from passcli.messages.audience import (
+    Decision,
+    candidates_query,
+    decide,
+    members_query,
+    valid_address,
+)
+from passcli.messages.render import RenderError, Template
+from passcli.messages.spec import MessageSpec
+from passcli.segments.spec import SegmentSpec
+from passcli.store.engine import read_transaction, write_transaction
+from passcli.store.schema import consent_changes, customers, items
+from passcli.timeutil import from_epoch, local_date
+
+BATCH = 500
+PREVIEW_TOKEN = "preview-unsigned"
+
+
+@dataclass(frozen=True)
+class Branding:
+    """Settings that templates see."""
+
+    org_name: str
+    dashboard_url: str
+    unsubscribe_url: str
+    secret_key: str | None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    customer_id: str
+    channel: str
+    to: str
+    status: str  # sent | failed | dry_run
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "customer_id": self.customer_id,
+            "channel": self.channel,
+            "to": self.to,
+            "status": self.status,
+        }
+
+
+@dataclass
+class SendReport:
+    message: str
+    at: datetime
+    occurrence: str
+    dry_run: bool
+    audience: int = 0
+    sent: dict[str, int] = field(default_factory=lambda: {"email": 0, "sms": 0})
+    failed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    held: int = 0
+    recipients: list[Recipient] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "at": self.at,
+            "occurrence": self.occurrence,
+            "dry_run": self.dry_run,
+            "audience": self.audience,
+            "sent": dict(self.sent),
+            "failed": self.failed,
+            "skipped": dict(sorted(self.skipped.items())),
+            "held": self.held,
+            "recipients": [r.to_json() for r in self.recipients],
+        }
+
+    def counts(self) -> dict[str, Any]:
+        """The totals without recipients, as kept with an occurrence."""
+        document = self.to_json()
+        del document["recipients"]
+        document["at"] = self.at.isoformat()
+        return document
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    body: str
+    html: str | None
+
+
+class MessageTemplates:
+    """A message's templates, compiled once per send."""
+
+    def __init__(self, spec: MessageSpec) -> None:
+        self.subject = Template(spec.subject) if spec.subject else None
+        self.header = Template(spec.header) if spec.header else None
+        self.body = Template(spec.body)
+        self.html = Template(spec.html, html=True) if spec.html else None
+        self.sms = Template(spec.sms_text())
+
+    def render(self, channel: str, variables: dict[str, Any]) -> Rendered:
+        if channel == "sms":
+            return Rendered(None, self.sms.render(variables), None)
+        body = self.body.render(variables)
+        if self.header is not None:
+            body = f"{self.header.render(variables)}\n\n{body}"
+        subject = self.subject.render(variables).replace("\n", " ") if self.subject else None
+        html = self.html.render(variables) if self.html else None
+        return Rendered(subject, body, html)
+
+
+def template_variables(
+    row: Any,
+    channel: str,
+    branding: Branding,
+    send_key: str | None,
+    pass_name: str | None,
+    now: datetime,
+    tz: tzinfo,
+) -> dict[str, Any]:
+    """Every variable of SPEC §4 for one customer."""
+    if branding.secret_key:
+        token = make_token(branding.secret_key, Claims(row.id, channel, send_key))
+    else:
+        token = PREVIEW_TOKEN
+    variables: dict[str, Any] = {
+        "customerFirstName": row.first_name,
+        "customerLastName": row.last_name,
+        "customerEmail": row.email,
+        "customerPhone": row.phone,
+        "customerId": row.id,
+        "dashboardUrl": branding.dashboard_url.replace("{customer_id}", row.id),
+        "unsubscribeLink": unsubscribe_link(branding.unsubscribe_url, token),
+        "organizationName": branding.org_name,
+        "customer": {
+            "id": row.id,
+            "email": row.email,
+            "phone": row.phone,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "timezone": row.timezone,
+            "attributes": dict(row.attributes or {}),
+        },
+    }
+    if pass_name is not None:
+        expiry = row.pass_expiry
+        expires_on = None
+        days = None
+        if expiry is not None and not row.pass_forever:
+            expires = from_epoch(int(expiry)) if isinstance(expiry, int) else expiry
+            expires_on = local_date(expires, tz)
+            days = (expires_on - local_date(now, tz)).days
+        variables.update(
+            passName=pass_name,
+            passExpiresOn=expires_on.isoformat() if expires_on else None,
+            daysUntilExpiration=days,
+            pointsEarned=int(row.points or 0),
+        )
+    return variables
+
+
+@dataclass
+class Occurrence:
+    """What is being sent and when: the ledger's send key, and the label reports show."""
+
+    send: SendKey
+    label: str
+
+
+@dataclass
+class Dispatcher:
+    engine: Engine
+    segments: dict[str, SegmentSpec]
+    branding: Branding
+    transports: Transports
+    tz: tzinfo
+    sleep: Sleep
+    run_id: str | None = None  # required unless dry_run
+    retry_unknown: bool = False
+    progress: Callable[[int], None] | None = None
+
+    def deliver(
+        self,
+        name: str,
+        spec: MessageSpec,
+        occurrence: Occurrence,
+        now: datetime,
+        dry_run: bool = False,
+        limit: int | None = None,
+    ) -> SendReport:
+        report = SendReport(name, now, occurrence.label, dry_run)
+        templates = MessageTemplates(spec)
+        pass_name = self._pass_name(spec)
+        members = members_query(self.segments, spec, now, self.tz)
+        query = candidates_query(members, name, spec, occurrence.send.key, now)
+        attempted = 0
+        with read_transaction(self.engine) as reader:
+            rows = reader.execution_options(yield_per=BATCH).execute(query)
+            for batch in _batches(rows):
+                ready: list[tuple[Any, Decision, Rendered]] = []
+                for row in batch:
+                    report.audience += 1
+                    decision = decide(row, spec)
+                    if decision.channel is None:
+                        report.skipped[decision.reason or "unknown"] += 1
+                        continue
+                    if limit is not None and attempted >= limit:
+                        report.skipped["limit"] += 1
+                        continue
+                    try:
+                        variables = template_variables(
+                            row,
+                            decision.channel,
+                            self.branding,
+                            occurrence.send.key,
+                            pass_name,
+                            now,
+                            self.tz,
+                        )
+                        rendered = templates.render(decision.channel, variables)
+                    except RenderError:
+                        report.skipped["render_error"] += 1
+                        continue
+                    address = row.email if decision.channel == "email" else row.phone
+                    if not valid_address(decision.channel, address):
+                        report.skipped["invalid_address"] += 1
+                        continue
+                    attempted += 1
+                    ready.append((row, decision, rendered))
+                if dry_run:
+                    for row, decision, _ in ready:
+                        address = row.email if decision.channel == "email" else row.phone
+                        report.sent[decision.channel or "email"] += 1
+                        report.recipients.append(
+                            Recipient(row.id, decision.channel or "", address, "dry_run")
+                        )
+                else:
+                    self._send_batch(ready, occurrence, now, report)
+                if self.progress is not None:
+                    self.progress(report.audience)
+        return report
+
+    def _pass_name(self, spec: MessageSpec) -> str | None:
+        if spec.pass_ is None:
+            return None
+        with read_transaction(self.engine) as conn:
+            name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
+        return str(name) if name is not None else spec.pass_
+
+    def _one_click_link(self, customer_id: str, item: Claim, occurrence: Occurrence) -> str | None:
+        """The List-Unsubscribe link of an email (RFC 8058)."""
+        if item.channel != "email" or not self.branding.secret_key:
+            return None
+        claims = Claims(customer_id, "email", occurrence.send.key)
+        return unsubscribe_link(
+            self.branding.unsubscribe_url, make_token(self.branding.secret_key, claims)
+        )
+
+    def _send_batch(
+        self,
+        ready: list[tuple[Any, Decision, Rendered]],
+        occurrence: Occurrence,
+        now: datetime,
+        report: SendReport,
+    ) -> None:
+        if not ready:
+            return
+        assert self.run_id is not None, "a real send needs a run (lease)"
+        claims = [
+            Claim(
+                recipient=row.id,
+                customer_id=row.id,
+                channel=decision.channel or "",
+                address=row.email if decision.channel == "email" else row.phone,
+            )
+            for row, decision, _ in ready
+        ]
+        with write_transaction(self.engine) as conn:
+            claimed = claim(conn, occurrence.send, claims, self.run_id, now, self.retry_unknown)
+        outcomes: list[Outcome] = []
+        carrier_stops: list[str] = []
+        for (row, _, rendered), item in zip(ready, claims, strict=True):
+            delivery_id = claimed.owned.get(row.id)
+            if delivery_id is None:
+                status = claimed.held.get(row.id, "sending")
+                if status == "failed":
+                    report.failed += 1
+                else:
+                    report.skipped["already_sent"] += 1
+                continue
+            outgoing = Outgoing(
+                channel=item.channel,
+                to=item.address,
+                body=rendered.body,
+                key=f"{occurrence.send.key}-{row.id}",
+                date=now,
+                subject=rendered.subject,
+                html=rendered.html,
+                unsubscribe_url=self._one_click_link(row.id, item, occurrence),
+            )
+            try:
+                provider_id = send_with_retries(
+                    self.transports.get(item.channel), outgoing, self.sleep
+                )
+            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+                outcomes.append(Outcome(delivery_id, "failed", error=str(exc)))
+                report.failed += 1
+                report.recipients.append(Recipient(row.id, item.channel, item.address, "failed"))
+                if getattr(exc, "code", None) == CARRIER_UNSUBSCRIBED:
+                    carrier_stops.append(row.id)
+                continue
+            outcomes.append(Outcome(delivery_id, "sent", provider_id=provider_id))
+            report.sent[item.channel] += 1
+            report.recipients.append(Recipient(row.id, item.channel, item.address, "sent"))
+        with write_transaction(self.engine) as conn:
+            record(conn, outcomes, now)
+            for customer_id in carrier_stops:
+                mark_carrier_unsubscribed(conn, customer_id, now)
+
+
+def mark_carrier_unsubscribed(conn: Any, customer_id: str, now: datetime) -> None:
+    """Twilio error 21610: the recipient texted STOP to this sender; imports never undo it."""
+    conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(sms_opt_in=False, sms_consent_source="carrier")
+    )
+    conn.execute(
+        insert(consent_changes).values(
+            customer_id=customer_id,
+            channel="sms",
+            opted_in=False,
+            source="carrier",
+            at=now,
+            detail=f"Twilio error {CARRIER_UNSUBSCRIBED}",
+        )
+    )
+
+
+def _batches(rows: Any) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, BATCH)):
+        yield batch

@@ -1,0 +1,259 @@
+"""The delivery ledger: claims, outcomes, and leases (SPEC §6).
+
+A delivery row is committed as `sending` before its transport is called and turned into
+`sent` or `failed` after. The database's unique key on (send key, recipient) makes a second
+claim of the same delivery impossible, whatever runs at once. A run renews a lease by the
+wall clock while it works; `sending` rows of a run that stopped renewing become `unknown`
+and are not retried unless asked: a duplicate text message is worse than a missing one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from passcli.errors import StoreError
+from passcli.store.engine import write_transaction
+from passcli.store.schema import deliveries, runs
+
+# Statuses that mean "this customer has (or may have) received it".
+RECEIVED = ("sent", "sending", "unknown")
+MAX_ATTEMPTS = 5
+HEARTBEAT_SECONDS = 5.0
+LEASE_SECONDS = 60.0
+
+WallClock = Callable[[], datetime]
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+@dataclass(frozen=True)
+class Claim:
+    recipient: str
+    customer_id: str | None
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The outcome of a claim: deliveries this run now owns (recipient -> delivery id), and
+    the recipients someone already holds (recipient -> that row's status)."""
+
+    owned: dict[str, int]
+    held: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SendKey:
+    """Names what is being sent, for every delivery row of it."""
+
+    key: str
+    kind: str  # message | journey | reply | test
+    message: str | None = None
+    occurrence_id: int | None = None
+    occurrence: str | None = None
+    fingerprint: str | None = None
+
+
+def claim(
+    conn: Connection,
+    send: SendKey,
+    items: Sequence[Claim],
+    run_id: str,
+    now: datetime,
+    retry_unknown: bool = False,
+) -> Claimed:
+    """Claim deliveries for this run; the caller commits before calling any transport."""
+    if not items:
+        return Claimed({}, {})
+    insert_ignoring_conflicts(
+        conn,
+        deliveries,
+        [
+            {
+                "send_key": send.key,
+                "recipient": item.recipient,
+                "kind": send.kind,
+                "message": send.message,
+                "occurrence_id": send.occurrence_id,
+                "occurrence": send.occurrence,
+                "customer_id": item.customer_id,
+                "channel": item.channel,
+                "address": item.address,
+                "status": "sending",
+                "attempts": 1,
+                "run_id": run_id,
+                "fingerprint": send.fingerprint,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for item in items
+        ],
+    )
+    by_recipient = {item.recipient: item for item in items}
+    rows = conn.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.recipient,
+            deliveries.c.status,
+            deliveries.c.run_id,
+            deliveries.c.attempts,
+        ).where(
+            deliveries.c.send_key == send.key,
+            deliveries.c.recipient.in_(list(by_recipient)),
+        )
+    ).all()
+    owned: dict[str, int] = {}
+    held: dict[str, str] = {}
+    retryable = ("failed", "unknown") if retry_unknown else ("failed",)
+    for row in rows:
+        if row.status == "sending" and row.run_id == run_id:
+            owned[row.recipient] = row.id
+        elif row.status in retryable and row.attempts < MAX_ATTEMPTS:
+            item = by_recipient[row.recipient]
+            taken = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id, deliveries.c.status == row.status)
+                .values(
+                    status="sending",
+                    run_id=run_id,
+                    attempts=deliveries.c.attempts + 1,
+                    channel=item.channel,
+                    address=item.address,
+                    error=None,
+                    updated_at=now,
+                )
+            )
+            if taken.rowcount == 1:
+                owned[row.recipient] = row.id
+            else:
+                held[row.recipient] = "sending"
+        else:
+            held[row.recipient] = row.status
+    return Claimed(owned, held)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    status: str  # sent | failed
+    provider_id: str | None = None
+    error: str | None = None
+
+
+def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Turn claimed `sending` rows into `sent` or `failed`."""
+    if not outcomes:
+        return
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("_id"), deliveries.c.status == "sending")
+        .values(
+            status=bindparam("_status"),
+            provider_id=bindparam("_provider"),
+            error=bindparam("_error"),
+            updated_at=bindparam("_now"),
+            sent_at=bindparam("_sent_at"),
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "_id": o.delivery_id,
+                "_status": o.status,
+                "_provider": o.provider_id,
+                "_error": o.error,
+                "_now": now,
+                "_sent_at": now if o.status == "sent" else None,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def expire_stale(conn: Connection, wall_now: datetime, lease: float = LEASE_SECONDS) -> int:
+    """`sending` rows whose run finished or stopped renewing its lease become `unknown`."""
+    cutoff = wall_now - timedelta(seconds=lease)
+    gone = select(runs.c.id).where(
+        or_(runs.c.finished_at.is_not(None), runs.c.heartbeat_at < cutoff)
+    )
+    result = conn.execute(
+        update(deliveries)
+        .where(and_(deliveries.c.status == "sending", deliveries.c.run_id.in_(gone)))
+        .values(status="unknown", error="the run sending it stopped before it recorded an outcome")
+    )
+    return int(result.rowcount or 0)
+
+
+class Lease:
+    """A `runs` row renewed every few seconds by the wall clock while the run works."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        command: str,
+        wall_clock: WallClock,
+        interval: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.command = command
+        self.wall_clock = wall_clock
+        self.interval = interval
+        self.id = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Lease:
+        now = self.wall_clock()
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                runs.insert().values(
+                    id=self.id,
+                    command=self.command,
+                    started_at=now,
+                    heartbeat_at=now,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                )
+            )
+        self._thread = threading.Thread(target=self._beat, name="passcli-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with write_transaction(self.engine) as conn:
+                    conn.execute(
+                        update(runs)
+                        .where(runs.c.id == self.id)
+                        .values(heartbeat_at=self.wall_clock())
+                    )
+            except StoreError:
+                continue  # a busy store: try again at the next beat
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(runs).where(runs.c.id == self.id).values(finished_at=self.wall_clock())
+            )

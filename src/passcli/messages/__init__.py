@@ -1,0 +1,1 @@
+"""Messages: the messages.yaml format, rendering, SMS segment counts, audiences."""

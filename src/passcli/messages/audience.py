@@ -1,0 +1,151 @@
+"""Who receives one occurrence of a message, and why the others do not (SPEC §4).
+
+One SQL query lists the candidates in customer-id order with everything the decision
+needs: the profile, consent, "already received this message", and the pass variables. It is
+streamed in batches; each candidate is then decided in Python, in SPEC §4's order of skip
+reasons: no_address, unsubscribed, not_opted_in, already_sent, render_error,
+invalid_address.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, union
+
+from passcli.messages.spec import MessageSpec
+from passcli.segments.compile import ID, SegmentCompiler
+from passcli.segments.spec import SegmentSpec
+from passcli.store.schema import customers, deliveries, purchases, redemptions
+from passcli.timeutil import to_epoch
+
+SKIP_REASONS = (
+    "no_address",
+    "unsubscribed",
+    "not_opted_in",
+    "already_sent",
+    "render_error",
+    "invalid_address",
+)
+PERSON_OR_CARRIER = ("person", "carrier")
+RECEIVED = ("sent", "sending", "unknown")
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def members_query(
+    segments: dict[str, SegmentSpec], message: MessageSpec, now: datetime, tz: tzinfo
+) -> Select[Any]:
+    """SELECT customer_id: members of the message's segments, minus its exclude segments."""
+    compiler = SegmentCompiler(segments, now, tz)
+    included = [compiler.query(name) for name in message.segments]
+    members = (included[0] if len(included) == 1 else union(*included)).subquery()
+    query = select(members.c[ID].label(ID))
+    if message.exclude:
+        excluded = [compiler.query(name) for name in message.exclude]
+        left_out = (excluded[0] if len(excluded) == 1 else union(*excluded)).subquery()
+        query = query.where(members.c[ID].not_in(select(left_out.c[ID])))
+    return query
+
+
+def candidates_query(
+    members: Select[Any],
+    message_name: str,
+    message: MessageSpec,
+    send_key: str,
+    now: datetime,
+) -> Select[Any]:
+    """Every member with the columns `decide` and the templates need, in customer-id order."""
+    found = members.subquery()
+    c = customers.c
+    d = deliveries.alias().c
+    already = exists().where(
+        d.message == message_name,
+        d.customer_id == c.id,
+        d.kind == "message",
+        d.status.in_(RECEIVED),
+        d.send_key != send_key,
+    )
+    columns: list[Any] = [
+        c.id,
+        c.email,
+        c.phone,
+        c.first_name,
+        c.last_name,
+        c.timezone,
+        c.email_opt_in,
+        c.sms_opt_in,
+        c.email_consent_source,
+        c.sms_consent_source,
+        c.attributes,
+        (already if message.once_per_customer else literal(False)).label("already_sent"),
+    ]
+    if message.pass_ is not None:
+        now_s = to_epoch(now)
+        p = purchases.alias().c
+        active = and_(
+            p.customer_id == c.id,
+            p.item == message.pass_,
+            p.status == "active",
+            p.purchased_at <= now_s,
+            or_(p.expires_at.is_(None), p.expires_at > now_s),
+        )
+        r = redemptions.alias().c
+        columns += [
+            select(func.max(p.expires_at)).where(active).scalar_subquery().label("pass_expiry"),
+            exists().where(active, p.expires_at.is_(None)).label("pass_forever"),
+            select(func.coalesce(func.sum(r.points), 0))
+            .where(r.customer_id == c.id, r["pass"] == message.pass_, r.redeemed_at <= now_s)
+            .scalar_subquery()
+            .label("points"),
+        ]
+    return select(*columns).join(found, found.c[ID] == c.id).order_by(c.id)
+
+
+def _channel_problem(address: str | None, opted_in: bool, source: str | None) -> str | None:
+    if not address:
+        return "no_address"
+    if not opted_in:
+        return "unsubscribed" if source in PERSON_OR_CARRIER else "not_opted_in"
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    channel: str | None  # where to send, or None when skipped
+    reason: str | None  # the skip reason
+
+    @property
+    def address_field(self) -> str:
+        return "email" if self.channel == "email" else "phone"
+
+
+def decide(row: Any, message: MessageSpec) -> Decision:
+    """Channel, consent and once-per-customer checks, in SPEC §4's order."""
+    email = _channel_problem(row.email, row.email_opt_in, row.email_consent_source)
+    sms = _channel_problem(row.phone, row.sms_opt_in, row.sms_consent_source)
+    if message.channel == "email":
+        channel, problem = "email", email
+    elif message.channel == "sms":
+        channel, problem = "sms", sms
+    elif email is None:
+        channel, problem = "email", None
+    elif sms is None:
+        channel, problem = "sms", None
+    else:
+        # Neither works: name the check that got furthest on either channel.
+        problem = max(email, sms, key=SKIP_REASONS.index)
+        channel = "email"
+    if problem is not None:
+        return Decision(None, problem)
+    if row.already_sent:
+        return Decision(None, "already_sent")
+    return Decision(channel, None)
+
+
+def valid_address(channel: str, address: str) -> bool:
+    return bool((EMAIL_RE if channel == "email" else E164_RE).match(address))

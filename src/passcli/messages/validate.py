@@ -1,0 +1,42 @@
+"""Cross-checks of messages.yaml: segment and item references, and every template."""
+
+from __future__ import annotations
+
+from passcli.messages.render import CUSTOMER_VARIABLES, PASS_VARIABLES, check_template
+from passcli.messages.spec import MessageSpec
+from passcli.segments.spec import Problem
+from passcli.yamlpos import did_you_mean
+
+TEMPLATE_FIELDS = ("subject", "header", "body", "html", "sms_body")
+
+
+def check_messages(
+    messages: dict[str, MessageSpec],
+    segment_names: set[str],
+    known_items: set[str] | None,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, spec in messages.items():
+        path = ("messages", name)
+        if spec.channel in ("email", "any") and not spec.subject:
+            problems.append(Problem(path, f"a message sent by {spec.channel} needs a subject"))
+        for field in ("segments", "exclude"):
+            for index, segment in enumerate(getattr(spec, field)):
+                if segment not in segment_names:
+                    hint = did_you_mean(segment, segment_names)
+                    problems.append(
+                        Problem((*path, field, index), f"unknown segment {segment!r}{hint}")
+                    )
+        if spec.pass_ is not None and known_items and spec.pass_ not in known_items:
+            hint = did_you_mean(spec.pass_, known_items)
+            problems.append(Problem((*path, "pass"), f"unknown item {spec.pass_!r}{hint}"))
+        allowed = CUSTOMER_VARIABLES | (PASS_VARIABLES if spec.pass_ is not None else frozenset())
+        for field in TEMPLATE_FIELDS:
+            source = getattr(spec, field)
+            if source is None:
+                continue
+            for problem in check_template(source, allowed, html=field == "html"):
+                problems.append(
+                    Problem((*path, field), f"{field}: {problem.message}", text_line=problem.line)
+                )
+    return problems
