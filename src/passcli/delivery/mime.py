@@ -9,7 +9,6 @@ from email.utils import format_datetime, make_msgid
 
 from passcli.delivery.base import Outgoing
 
-
 # SMTP line endings, and no folding of long headers: a List-Unsubscribe URL has no spaces to
 # fold at, so the default policy would RFC 2047-encode it and mail clients would not see it.
 POLICY = policy.SMTP.clone(max_line_length=998)
