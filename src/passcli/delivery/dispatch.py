@@ -23,6 +23,7 @@ from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError
 from passcli.messages.audience import (
     Decision,
+    ZoneFilter,
     candidates_query,
     decide,
     members_query,
@@ -206,12 +207,13 @@ class Dispatcher:
         now: datetime,
         dry_run: bool = False,
         limit: int | None = None,
+        zones: ZoneFilter | None = None,
     ) -> SendReport:
         report = SendReport(name, now, occurrence.label, dry_run)
         templates = MessageTemplates(spec)
         pass_name = self._pass_name(spec)
         members = members_query(self.segments, spec, now, self.tz)
-        query = candidates_query(members, name, spec, occurrence.send.key, now)
+        query = candidates_query(members, name, spec, occurrence.send.key, now, zones)
         attempted = 0
         with read_transaction(self.engine) as reader:
             rows = reader.execution_options(yield_per=BATCH).execute(query)

@@ -58,8 +58,12 @@ def candidates_query(
     message: MessageSpec,
     send_key: str,
     now: datetime,
+    zones: ZoneFilter | None = None,
 ) -> Select[Any]:
-    """Every member with the columns `decide` and the templates need, in customer-id order."""
+    """Every member with the columns `decide` and the templates need, in customer-id order.
+
+    `zones` keeps only customers whose time zone (the organisation's when they have none)
+    is one of them: local-time schedules are due zone by zone."""
     found = members.subquery()
     c = customers.c
     d = deliveries.alias().c
@@ -103,7 +107,16 @@ def candidates_query(
             .scalar_subquery()
             .label("points"),
         ]
-    return select(*columns).join(found, found.c[ID] == c.id).order_by(c.id)
+    query = select(*columns).join(found, found.c[ID] == c.id).order_by(c.id)
+    if zones is not None:
+        query = query.where(func.coalesce(c.timezone, zones.fallback).in_(zones.names))
+    return query
+
+
+@dataclass(frozen=True)
+class ZoneFilter:
+    names: tuple[str, ...]
+    fallback: str  # the organisation's zone, for customers without one
 
 
 def _channel_problem(address: str | None, opted_in: bool, source: str | None) -> str | None:

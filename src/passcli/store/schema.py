@@ -226,3 +226,16 @@ deliveries = Table(
     Index("ix_deliveries_status_run", "status", "run_id"),
     Index("ix_deliveries_occurrence", "occurrence_id", "status"),
 )
+
+# Local-time occurrences are due zone by zone: one row per (occurrence, zone) once the first
+# run-due at or after its wall time there has dispatched it, or found it too late (missed).
+occurrence_zones = Table(
+    "occurrence_zones",
+    metadata,
+    Column("occurrence_id", RowId, ForeignKey("occurrences.id"), primary_key=True),
+    Column("zone", String, primary_key=True),
+    Column("status", String, nullable=False),  # running | done | missed
+    Column("run_id", String, ForeignKey("runs.id")),
+    Column("due_at", UtcInstant, nullable=False),
+    Column("at", UtcInstant, nullable=False),
+)

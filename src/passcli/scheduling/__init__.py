@@ -1,0 +1,1 @@
+"""Scheduling: occurrences of schedules, run-due, the foreground scheduler."""

@@ -1,0 +1,458 @@
+"""`passcli run-due`: every occurrence due at or before now, exactly once (SPEC §5, §6).
+
+Safe from cron every minute, twice at once, or after a crash:
+- an occurrence is a row unique on (message, kind, occurrence); the run that inserts it, or
+  takes it over from a run whose lease expired, is the only one that dispatches it;
+- every delivery goes through the ledger, unique on (send key, recipient), so even two
+  dispatches of one occurrence could not reach a customer twice;
+- missed occurrences coalesce: only the latest due one runs, the earlier ones since the
+  last recorded one are recorded as missed; an occurrence more than misfire_grace late is
+  recorded as missed, not sent.
+A schedule changed in messages.yaml applies from its next occurrence: recorded occurrences
+keep their history (and their fingerprint), and no catch-up happens for the new version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+
+from passcli.delivery.dispatch import Branding, Dispatcher, Occurrence, SendReport
+from passcli.delivery.ledger import (
+    LEASE_SECONDS,
+    MAX_ATTEMPTS,
+    Lease,
+    SendKey,
+    WallClock,
+    expire_stale,
+    insert_ignoring_conflicts,
+)
+from passcli.delivery.transports import Sleep, Transports
+from passcli.errors import UsageError
+from passcli.messages.audience import ZoneFilter
+from passcli.messages.fingerprint import fingerprint
+from passcli.messages.spec import MessageSpec
+from passcli.project import Project
+from passcli.scheduling.occurrences import Occurrences, Slot
+from passcli.store.engine import read_transaction, write_transaction
+from passcli.store.schema import customers, deliveries, occurrence_zones, occurrences, runs
+from passcli.timeutil import zone
+
+# At most this many earlier occurrences are recorded as missed per message and run, so a
+# minute-by-minute schedule after a month off does not write forty thousand rows.
+MAX_MISSED_RECORDED = 100
+
+
+@dataclass
+class RunDueReport:
+    at: datetime
+    dry_run: bool
+    runs: list[SendReport] = field(default_factory=list)
+    missed: list[dict[str, str]] = field(default_factory=list)
+    journeys: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(run.failed for run in self.runs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "dry_run": self.dry_run,
+            "runs": [run.to_json() for run in self.runs],
+            "missed": self.missed,
+            "journeys": self.journeys,
+        }
+
+
+@dataclass
+class RunDue:
+    engine: Engine
+    project: Project
+    tz: tzinfo
+    org_zone: str
+    branding: Branding
+    transports: Transports
+    wall_clock: WallClock
+    sleep: Sleep
+    dry_run: bool = False
+    retry_unknown: bool = False
+    limit: int | None = None
+    run_id: str | None = None
+
+    def run(self, now: datetime) -> RunDueReport:
+        report = RunDueReport(now, self.dry_run)
+        scheduled = {n: m for n, m in self.project.messages.items() if m.schedule is not None}
+        if not scheduled:
+            return report
+        if self.dry_run:
+            self._run_all(scheduled, now, report)
+            return report
+        if not self.branding.secret_key:
+            raise UsageError(
+                "PASSCLI_SECRET_KEY is required to send (it signs unsubscribe links); "
+                "`passcli init` writes one into the project's .env"
+            )
+        with Lease(self.engine, "run-due", self.wall_clock) as lease:
+            self.run_id = lease.id
+            with write_transaction(self.engine) as conn:
+                expire_stale(conn, self.wall_clock())
+            try:
+                self._run_all(scheduled, now, report)
+            finally:
+                self.transports.close()
+        return report
+
+    def _run_all(
+        self, scheduled: dict[str, MessageSpec], now: datetime, report: RunDueReport
+    ) -> None:
+        zones: list[str] | None = None
+        for name, spec in scheduled.items():
+            assert spec.schedule is not None
+            occurrences_ = Occurrences(spec.schedule, self.tz)
+            if occurrences_.local_time:
+                if zones is None:
+                    zones = self._customer_zones()
+                self._local_time(name, spec, occurrences_, zones, now, report)
+            else:
+                self._instant(name, spec, occurrences_, now, report)
+
+    # -- ordinary schedules ---------------------------------------------------------------
+
+    def _instant(
+        self,
+        name: str,
+        spec: MessageSpec,
+        schedule: Occurrences,
+        now: datetime,
+        report: RunDueReport,
+    ) -> None:
+        slot = schedule.due(now)
+        if slot is None:
+            return
+        due_at = schedule.instant_of(slot.index)
+        print_ = fingerprint(spec)
+        self._record_missed_before(name, schedule, slot, print_, now, report)
+        if now - due_at > schedule.grace:
+            self._mark_missed(name, slot.label, print_, due_at, now, report)
+            return
+        occurrence_id = self._claim_occurrence(name, slot.label, print_, due_at, now)
+        if occurrence_id is None:
+            return
+        self._dispatch(name, spec, slot.label, occurrence_id, print_, now, report, None)
+
+    # -- local-time schedules -------------------------------------------------------------
+
+    def _local_time(
+        self,
+        name: str,
+        spec: MessageSpec,
+        schedule: Occurrences,
+        zones: list[str],
+        now: datetime,
+        report: RunDueReport,
+    ) -> None:
+        """Each zone is due at the wall time there; the first run-due at or after it sends
+        to that zone's members (or records the zone as missed when it is too late)."""
+        print_ = fingerprint(spec)
+        groups: dict[int, list[str]] = {}
+        for name_of_zone in zones:
+            index = schedule.latest_index_at(now, zone(name_of_zone))
+            if index is not None:
+                groups.setdefault(index, []).append(name_of_zone)
+        for index, group in sorted(groups.items()):
+            slot = schedule.slot(index)
+            first_due = min(schedule.instant_of(index, zone(z)) for z in group)
+            occurrence_id = self._open_local(name, slot.label, print_, first_due, now)
+            sendable = []
+            for z in group:
+                due_at = schedule.instant_of(index, zone(z))
+                late = now - due_at > schedule.grace
+                if not self._claim_zone(
+                    occurrence_id, z, "missed" if late else "running", due_at, now
+                ):
+                    continue
+                if late:
+                    report.missed.append({"message": name, "occurrence": slot.label, "zone": z})
+                else:
+                    sendable.append(z)
+            if not sendable:
+                continue
+            filter_ = ZoneFilter(tuple(sendable), self.org_zone)
+            self._dispatch(name, spec, slot.label, occurrence_id, print_, now, report, filter_)
+            self._finish_zones(occurrence_id, sendable)
+
+    def _customer_zones(self) -> list[str]:
+        """Every zone a customer is due in: their own, or the organisation's."""
+        with read_transaction(self.engine) as conn:
+            found = conn.execute(
+                select(func.coalesce(customers.c.timezone, self.org_zone)).distinct()
+            ).scalars()
+            return sorted({str(z) for z in found} | {self.org_zone})
+
+    def _open_local(
+        self, name: str, label: str, print_: str, due_at: datetime, now: datetime
+    ) -> int | None:
+        if self.dry_run:
+            return None
+        with write_transaction(self.engine) as conn:
+            insert_ignoring_conflicts(
+                conn,
+                occurrences,
+                [self._occurrence_row(name, label, "running", print_, due_at, now)],
+            )
+            return _occurrence_id(conn, name, label)
+
+    def _claim_zone(
+        self,
+        occurrence_id: int | None,
+        name_of_zone: str,
+        status: str,
+        due: datetime,
+        now: datetime,
+    ) -> bool:
+        """Whether this run handles the zone for this occurrence: it inserted its row, or
+        took it over from a run that died. A dry run only looks."""
+        with write_transaction(self.engine) as conn:
+            if occurrence_id is None:  # dry run: nothing recorded, pending unless closed
+                return True
+            insert_ignoring_conflicts(
+                conn,
+                occurrence_zones,
+                [
+                    {
+                        "occurrence_id": occurrence_id,
+                        "zone": name_of_zone,
+                        "status": status,
+                        "run_id": self.run_id,
+                        "due_at": due,
+                        "at": now,
+                    }
+                ],
+            )
+            row = conn.execute(
+                select(occurrence_zones.c.status, occurrence_zones.c.run_id).where(
+                    occurrence_zones.c.occurrence_id == occurrence_id,
+                    occurrence_zones.c.zone == name_of_zone,
+                )
+            ).one()
+            if row.run_id == self.run_id:
+                return True
+            if row.status != "running":
+                return False
+            taken = conn.execute(
+                update(occurrence_zones)
+                .where(
+                    occurrence_zones.c.occurrence_id == occurrence_id,
+                    occurrence_zones.c.zone == name_of_zone,
+                    occurrence_zones.c.status == "running",
+                    occurrence_zones.c.run_id.in_(self._dead_runs()),
+                )
+                .values(run_id=self.run_id, status=status, at=now)
+            )
+            return taken.rowcount == 1
+
+    def _finish_zones(self, occurrence_id: int | None, names: list[str]) -> None:
+        if occurrence_id is None:
+            return
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(occurrence_zones)
+                .where(
+                    occurrence_zones.c.occurrence_id == occurrence_id,
+                    occurrence_zones.c.zone.in_(names),
+                    occurrence_zones.c.run_id == self.run_id,
+                )
+                .values(status="done")
+            )
+
+    def _dead_runs(self) -> Any:
+        cutoff = self.wall_clock() - timedelta(seconds=LEASE_SECONDS)
+        return select(runs.c.id).where(
+            or_(runs.c.finished_at.is_not(None), runs.c.heartbeat_at < cutoff)
+        )
+
+    # -- occurrences ----------------------------------------------------------------------
+
+    def _occurrence_row(
+        self, name: str, label: str, status: str, print_: str, due_at: datetime, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "message": name,
+            "kind": "scheduled",
+            "occurrence": label,
+            "status": status,
+            "run_id": self.run_id,
+            "fingerprint": print_,
+            "due_at": due_at,
+            "started_at": now,
+        }
+
+    def _record_missed_before(
+        self,
+        name: str,
+        schedule: Occurrences,
+        slot: Slot,
+        print_: str,
+        now: datetime,
+        report: RunDueReport,
+    ) -> None:
+        """Occurrences between the last one recorded for this version of the message and
+        `slot` were never run: cron stopped, the machine was off. Record them as missed."""
+        with read_transaction(self.engine) as conn:
+            last = conn.execute(
+                select(func.max(occurrences.c.due_at)).where(
+                    occurrences.c.message == name,
+                    occurrences.c.kind == "scheduled",
+                    occurrences.c.fingerprint == print_,
+                )
+            ).scalar()
+        if last is None:
+            return  # first run of this version: no catch-up
+        gap = [
+            s
+            for s in schedule.between(last, schedule.instant_of(slot.index) - timedelta(seconds=1))
+            if s.index != slot.index
+        ]
+        for earlier in gap[-MAX_MISSED_RECORDED:]:
+            self._mark_missed(
+                name, earlier.label, print_, schedule.instant_of(earlier.index), now, report
+            )
+
+    def _mark_missed(
+        self,
+        name: str,
+        label: str,
+        print_: str,
+        due_at: datetime,
+        now: datetime,
+        report: RunDueReport,
+    ) -> None:
+        if self.dry_run:
+            with read_transaction(self.engine) as conn:
+                if _occurrence_id(conn, name, label) is None:
+                    report.missed.append({"message": name, "occurrence": label})
+            return
+        with write_transaction(self.engine) as conn:
+            if _occurrence_id(conn, name, label) is not None:
+                return
+            row = self._occurrence_row(name, label, "missed", print_, due_at, now)
+            row["finished_at"] = now
+            insert_ignoring_conflicts(conn, occurrences, [row])
+        report.missed.append({"message": name, "occurrence": label})
+
+    def _claim_occurrence(
+        self, name: str, label: str, print_: str, due_at: datetime, now: datetime
+    ) -> int | None:
+        """This run's right to dispatch the occurrence: a new row, a row whose run died, or
+        a done one with transiently failed deliveries left to retry. None: not ours."""
+        if self.dry_run:
+            with read_transaction(self.engine) as conn:
+                existing = conn.execute(
+                    select(occurrences.c.status).where(
+                        occurrences.c.message == name,
+                        occurrences.c.kind == "scheduled",
+                        occurrences.c.occurrence == label,
+                    )
+                ).scalar()
+            return 0 if existing is None else None
+        with write_transaction(self.engine) as conn:
+            insert_ignoring_conflicts(
+                conn,
+                occurrences,
+                [self._occurrence_row(name, label, "running", print_, due_at, now)],
+            )
+            row = conn.execute(
+                select(occurrences.c.id, occurrences.c.status, occurrences.c.run_id).where(
+                    occurrences.c.message == name,
+                    occurrences.c.kind == "scheduled",
+                    occurrences.c.occurrence == label,
+                )
+            ).one()
+            if row.run_id == self.run_id and row.status == "running":
+                return int(row.id)
+            if row.status == "missed":
+                return None
+            dead = self._dead_runs()
+            retry = and_(
+                occurrences.c.status == "done",
+                select(deliveries.c.id)
+                .where(
+                    deliveries.c.occurrence_id == occurrences.c.id,
+                    deliveries.c.status.in_(
+                        ("failed", "unknown") if self.retry_unknown else ("failed",)
+                    ),
+                    deliveries.c.attempts < MAX_ATTEMPTS,
+                )
+                .exists(),
+            )
+            taken = conn.execute(
+                update(occurrences)
+                .where(
+                    occurrences.c.id == row.id,
+                    or_(
+                        and_(occurrences.c.status == "running", occurrences.c.run_id.in_(dead)),
+                        retry,
+                    ),
+                )
+                .values(status="running", run_id=self.run_id)
+            )
+            return int(row.id) if taken.rowcount == 1 else None
+
+    def _dispatch(
+        self,
+        name: str,
+        spec: MessageSpec,
+        label: str,
+        occurrence_id: int | None,
+        print_: str,
+        now: datetime,
+        report: RunDueReport,
+        zones: ZoneFilter | None,
+    ) -> None:
+        send = SendKey(
+            key=f"scheduled:{name}:{label}",
+            kind="message",
+            message=name,
+            occurrence_id=occurrence_id or None,
+            occurrence=label,
+            fingerprint=print_,
+        )
+        dispatcher = Dispatcher(
+            engine=self.engine,
+            segments=self.project.segments,
+            branding=self.branding,
+            transports=self.transports,
+            tz=self.tz,
+            sleep=self.sleep,
+            run_id=self.run_id,
+            retry_unknown=self.retry_unknown,
+        )
+        result = dispatcher.deliver(
+            name, spec, Occurrence(send, label), now, self.dry_run, self.limit, zones
+        )
+        report.runs.append(result)
+        if self.dry_run or not occurrence_id:
+            return
+        with write_transaction(self.engine) as conn:
+            finished = zones is None
+            values: dict[str, Any] = {"counts": result.counts()}
+            if finished:
+                values.update(status="done", finished_at=now)
+            conn.execute(
+                update(occurrences).where(occurrences.c.id == occurrence_id).values(values)
+            )
+
+
+def _occurrence_id(conn: Connection, name: str, label: str) -> int | None:
+    found = conn.execute(
+        select(occurrences.c.id).where(
+            occurrences.c.message == name,
+            occurrences.c.kind == "scheduled",
+            occurrences.c.occurrence == label,
+        )
+    ).scalar()
+    return None if found is None else int(found)
