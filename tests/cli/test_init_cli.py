@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from passcli.cli import project as project_cli
 from passcli.cli.app import app
 from passcli.scaffold import template_text
 from passcli.store.migrate import HEAD_REVISION
@@ -167,7 +166,7 @@ def test_init_does_not_print_the_database_password(runner, tmp_path, monkeypatch
             pass
 
     # Stands in for a PostgreSQL server: only the URL the command prints matters here.
-    monkeypatch.setattr(project_cli, "open_store", lambda url: Reachable())
+    monkeypatch.setattr("passcli.store.open_store", lambda url: Reachable())
     monkeypatch.setenv(
         "PASSCLI_DATABASE_URL", "postgresql+psycopg://passcli:hunter2@db.example/passcli"
     )

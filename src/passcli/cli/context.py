@@ -14,10 +14,9 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Engine
 
-from passcli.delivery.dispatch import Branding
+from passcli.branding import Branding
 from passcli.errors import UsageError
 from passcli.settings import Settings, load_settings
-from passcli.store import open_store
 from passcli.timeutil import InvalidTimestamp, parse_instant
 
 ProjectOption = Annotated[
@@ -73,6 +72,8 @@ class Env:
     def engine(self) -> Engine:
         """The store, opened (and migrated) on first use."""
         if self._engine is None:
+            from passcli.store import open_store
+
             self._engine = open_store(self.settings.store_url)
         return self._engine
 

@@ -10,10 +10,6 @@ from rich.text import Text
 
 from passcli.cli.context import JsonOption, NowOption, ProjectOption, make_env
 from passcli.cli.output import out, print_json, table
-from passcli.customers import load_profile
-from passcli.project import require_project
-from passcli.segments.evaluate import known_items, segments_of
-from passcli.store import read_transaction
 
 app = typer.Typer(help="Look at one customer.", no_args_is_help=True)
 
@@ -28,6 +24,11 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Profile, purchases, redemptions and recent events of one customer."""
+    from passcli.customers import load_profile
+    from passcli.project import require_project
+    from passcli.segments.evaluate import known_items, segments_of
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     with read_transaction(env.engine) as conn:
         profile = load_profile(conn, customer_id, event_limit=events)

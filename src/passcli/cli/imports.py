@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from passcli.cli.context import JsonOption, NowOption, ProjectOption, make_env
 from passcli.cli.output import err, print_json, say
-from passcli.importing.load import KINDS, import_file
-from passcli.importing.report import ImportReport
+from passcli.importing.kinds import KINDS
+
+if TYPE_CHECKING:
+    from passcli.importing.report import ImportReport
 
 
 def register(app: typer.Typer) -> None:
@@ -38,6 +40,8 @@ def import_command(
     A bad row is reported as FILE:LINE: reason and the others still load (unless --strict);
     the exit status is 1 when any row was rejected.
     """
+    from passcli.importing.load import import_file
+
     env = make_env(ctx, project, now, json)
     settings = env.settings
     if err.is_terminal and not json:

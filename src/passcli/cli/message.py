@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env, wall_clock
 from passcli.cli.output import err, out, print_json, say, table
-from passcli.delivery.dispatch import SendReport
-from passcli.delivery.log import LOG_COLUMNS, delivery_log
-from passcli.delivery.manual import send_now
-from passcli.delivery.transports import Transports
-from passcli.delivery.unsubscribe import apply_unsubscribe, verify_token
 from passcli.errors import UsageError
-from passcli.messages.preview import preview_message
-from passcli.project import Project, require_project
-from passcli.segments.evaluate import known_items
-from passcli.store import read_transaction, write_transaction
+
+if TYPE_CHECKING:
+    from passcli.delivery.dispatch import SendReport
+    from passcli.project import Project
 
 app = typer.Typer(
     help="Look at messages: list them, preview one for a customer.", no_args_is_help=True
@@ -35,6 +30,10 @@ def register(root: typer.Typer) -> None:
 
 
 def _project(env: Env) -> Project:
+    from passcli.project import require_project
+    from passcli.segments.evaluate import known_items
+    from passcli.store import read_transaction
+
     with read_transaction(env.engine) as conn:
         items = known_items(conn)
     return require_project(env.settings.project_dir, items)
@@ -97,6 +96,9 @@ def preview(
     json: JsonOption = False,
 ) -> None:
     """The message rendered for one customer, and what a send now would do with them."""
+    from passcli.messages.preview import preview_message
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     spec = _project(env)
     message = spec.messages.get(name)
@@ -142,6 +144,9 @@ def send(
     Asks before a real send on a terminal; without a terminal, --yes is required.
     Exit 1 when a delivery failed.
     """
+    from passcli.delivery.manual import send_now
+    from passcli.delivery.transports import Transports
+
     env = make_env(ctx, project, now, json)
     spec = _project(env)
     if name not in spec.messages:
@@ -208,6 +213,9 @@ def log(
     json: JsonOption = False,
 ) -> None:
     """Delivery history, newest first."""
+    from passcli.delivery.log import LOG_COLUMNS, delivery_log
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     with read_transaction(env.engine) as conn:
         rows = delivery_log(conn, message, customer, limit)
@@ -230,6 +238,9 @@ def unsubscribe(
     json: JsonOption = False,
 ) -> None:
     """Apply a signed unsubscribe token; a forged or altered one is refused (exit 2)."""
+    from passcli.delivery.unsubscribe import apply_unsubscribe, verify_token
+    from passcli.store import write_transaction
+
     env = make_env(ctx, project, now, json)
     key = env.settings.secret_key
     if key is None:

@@ -13,8 +13,6 @@ from passcli.cli.customer import show
 from passcli.cli.output import out, say
 from passcli.cli.segment import list_segments, preview
 from passcli.errors import UsageError
-from passcli.scaffold import init_project
-from passcli.store import open_store, safe_url
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +30,9 @@ def init(
     now: NowOption = None,
 ) -> None:
     """Create segments.yaml, messages.yaml, .env (with a secret key) and the store."""
+    from passcli.scaffold import init_project
+    from passcli.store import open_store, safe_url
+
     root = ctx.find_root().obj
     earlier = root.project if isinstance(root, Globals) else None
     target = (directory or project or earlier or Path.cwd()).resolve()

@@ -8,24 +8,20 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env
 from passcli.cli.output import out, print_json, say, table
 from passcli.errors import UsageError
-from passcli.project import Project, load_project, require_project
-from passcli.segments.evaluate import (
-    MEMBER_COLUMNS,
-    count,
-    known_items,
-    member_ids,
-    members_query,
-    stream,
-)
-from passcli.store import read_transaction
 from passcli.timeutil import iso_utc
+
+if TYPE_CHECKING:
+    from passcli.project import Project
+
+# The export's columns (segments.evaluate.MEMBER_COLUMNS, named here to keep start-up light).
+MEMBER_COLUMNS = ("id", "email", "phone", "first_name", "last_name")
 
 app = typer.Typer(help="Look at segments: sizes, members, exports.", no_args_is_help=True)
 
@@ -44,6 +40,10 @@ def validate(
     json: JsonOption = False,
 ) -> None:
     """Check every project file; print every problem as FILE:LINE:COLUMN: message."""
+    from passcli.project import load_project
+    from passcli.segments.evaluate import known_items
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     with read_transaction(env.engine) as conn:
         items = known_items(conn)
@@ -70,6 +70,10 @@ def validate(
 
 
 def _project(env: Env) -> Project:
+    from passcli.project import require_project
+    from passcli.segments.evaluate import known_items
+    from passcli.store import read_transaction
+
     with read_transaction(env.engine) as conn:
         items = known_items(conn)
     return require_project(env.settings.project_dir, items)
@@ -83,6 +87,9 @@ def list_segments(
     json: JsonOption = False,
 ) -> None:
     """Each segment with its description and its size now."""
+    from passcli.segments.evaluate import count, member_ids
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     spec = _project(env)
     tz = env.settings.tz
@@ -121,6 +128,9 @@ def preview(
     json: JsonOption = False,
 ) -> None:
     """The segment's size now and a table of its members."""
+    from passcli.segments.evaluate import count, member_ids, members_query, stream
+    from passcli.store import read_transaction
+
     env = make_env(ctx, project, now, json)
     spec = _project(env)
     ids = member_ids(spec.segments, name, env.now, env.settings.tz)
@@ -154,6 +164,9 @@ def export(
     now: NowOption = None,
 ) -> None:
     """Every member: id,email,phone,first_name,last_name, as CSV or JSON Lines."""
+    from passcli.segments.evaluate import member_ids, members_query, stream
+    from passcli.store import read_transaction
+
     if format not in ("csv", "jsonl"):
         raise UsageError(f"--format must be csv or jsonl, not {format!r}")
     env = make_env(ctx, project, now)

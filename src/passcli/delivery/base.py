@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+# Twilio's error for a recipient who replied STOP to this sender: marked unsubscribed.
+CARRIER_UNSUBSCRIBED = 21610
+
 
 @dataclass(frozen=True)
 class Outgoing:

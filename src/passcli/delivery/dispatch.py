@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from passcli.delivery.base import Outgoing
+from passcli.branding import Branding
+from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
 from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
-from passcli.delivery.twilio import CARRIER_UNSUBSCRIBED
 from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError
 from passcli.messages.audience import (
@@ -38,16 +38,6 @@ from passcli.timeutil import from_epoch, local_date
 
 BATCH = 500
 PREVIEW_TOKEN = "preview-unsigned"
-
-
-@dataclass(frozen=True)
-class Branding:
-    """Settings that templates see."""
-
-    org_name: str
-    dashboard_url: str
-    unsubscribe_url: str
-    secret_key: str | None
 
 
 @dataclass(frozen=True)

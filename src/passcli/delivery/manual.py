@@ -7,7 +7,8 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from passcli.delivery.dispatch import Branding, Dispatcher, Occurrence, SendReport
+from passcli.branding import Branding
+from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
 from passcli.delivery.ledger import (
     Lease,
     SendKey,

@@ -15,8 +15,6 @@ import httpx
 from passcli.delivery.base import Outgoing
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError
 
-CARRIER_UNSUBSCRIBED = 21610
-
 
 class TwilioError(PermanentDeliveryError):
     def __init__(self, message: str, code: int | None) -> None:

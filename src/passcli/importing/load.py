@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Table, literal, select, text
 from passcli.errors import UsageError
 from passcli.importing import rows as r
 from passcli.importing.fields import AttributeTyper
+from passcli.importing.kinds import KINDS
 from passcli.importing.produce import produce
 from passcli.importing.readers import CsvReader, detect_format, open_text
 from passcli.importing.report import ImportReport
@@ -23,7 +24,6 @@ from passcli.store.engine import write_transaction
 from passcli.store.schema import customers, event_numbers, events, purchases, redemptions
 from passcli.timeutil import to_epoch
 
-KINDS = ("customers", "items", "purchases", "redemptions", "events")
 TABLES: dict[str, tuple[Table, ...]] = {
     "customers": (customers,),
     "items": (),

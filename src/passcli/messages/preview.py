@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, literal, select
 
-from passcli.delivery.dispatch import Branding, MessageTemplates, template_variables
+from passcli.branding import Branding
+from passcli.delivery.dispatch import MessageTemplates, template_variables
 from passcli.errors import NotFoundError
 from passcli.messages.audience import candidates_query, decide, members_query
 from passcli.messages.render import RenderError

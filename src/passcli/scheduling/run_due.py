@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
-from passcli.delivery.dispatch import Branding, Dispatcher, Occurrence, SendReport
+from passcli.branding import Branding
+from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
 from passcli.delivery.ledger import (
     LEASE_SECONDS,
     MAX_ATTEMPTS,
