@@ -1010,4 +1010,3 @@ def test_counts_of_events_follow_file_order_whatever_the_batch_size(engine, tmp_
     # In file order the track creates the customer, and the identify then updates it.
     assert counts(one_by_one) == (1, 1, 0, 0)
     assert counts(whole) == counts(one_by_one)
-
