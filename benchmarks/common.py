@@ -36,28 +36,37 @@ class Run:
     stderr: str
 
 
+# Runs passcli's entry point, then reports this process's own peak RSS on fd 3's stand-in:
+# a file named by PASSCLI_BENCH_RSS, so the figure is per command, not the maximum so far.
+WRAPPER = """
+import atexit, os, resource
+atexit.register(lambda: open(os.environ["PASSCLI_BENCH_RSS"], "w").write(
+    str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+from passcli.cli.app import main
+main()
+"""
+
+
 def run_passcli(args: list[str], env: dict[str, str], cwd: Path) -> Run:
-    """Run `python -m passcli ARGS`, returning wall time and the child's own peak RSS."""
+    """Run passcli ARGS in a child process: wall time and the child's own peak RSS."""
+    import tempfile
+
+    rss_file = Path(tempfile.mkstemp(prefix="passcli-rss-")[1])
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "passcli", *args],
+        [sys.executable, "-c", WRAPPER, *args],
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "PASSCLI_BENCH_RSS": str(rss_file)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     stdout, stderr = child.communicate()
     seconds = time.perf_counter() - started
-    # ru_maxrss of this child alone: wait4 was already reaped by communicate, so read it from
-    # the children's cumulative maximum instead when needed (see measure_peak).
-    return Run(seconds, _peak_children_mb(), child.returncode, stdout, stderr)
-
-
-def _peak_children_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    text = rss_file.read_text().strip()
+    rss_file.unlink()
+    peak = int(text) / 1024 if text else 0.0
+    return Run(seconds, peak, child.returncode, stdout, stderr)
 
 
 def machine() -> str:

@@ -37,6 +37,11 @@ class PasscliGroup(TyperGroup):
                 raise
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            # The reader went away (`passcli ... | head`): stop quietly, as other tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(130) from None

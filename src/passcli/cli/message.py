@@ -189,7 +189,7 @@ def show_report(report: SendReport, json: bool) -> None:
         return
     verb = "would send" if report.dry_run else "sent"
     rows: list[list[Any]] = [
-        [r.customer_id, r.channel, r.to, r.status] for r in report.recipients[:20]
+        [r["customer_id"], r["channel"], r["to"], r["status"]] for r in report.recipients.head(20)
     ]
     if rows:
         out.print(table(None, ["customer", "channel", "to", "status"], rows))

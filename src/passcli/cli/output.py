@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from passcli.delivery.spool import Spool
 from passcli.timeutil import iso_utc
 
 out = Console(soft_wrap=True)
@@ -29,9 +30,50 @@ def jsonable(value: Any) -> Any:
 
 
 def print_json(document: Any) -> None:
-    """One JSON document on stdout, nothing else there."""
-    sys.stdout.write(json.dumps(jsonable(document), ensure_ascii=False, indent=2) + "\n")
+    """One JSON document on stdout, nothing else there.
+
+    Spooled lists (a send's recipients) are streamed from their file, one item a line, so
+    printing a million recipients does not hold them in memory.
+    """
+    _write_json(sys.stdout, document, 0)
+    sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def _write_json(out: Any, value: Any, depth: int) -> None:
+    pad = "  " * (depth + 1)
+    if isinstance(value, Spool):
+        out.write("[")
+        first = True
+        for raw in value.raw():
+            out.write(("\n" if first else ",\n") + pad + raw.decode())
+            first = False
+        out.write("]" if first else "\n" + "  " * depth + "]")
+    elif isinstance(value, dict) and any(_has_spool(v) for v in value.values()):
+        out.write("{")
+        for index, (key, item) in enumerate(value.items()):
+            out.write(("\n" if index == 0 else ",\n") + pad + json.dumps(str(key)) + ": ")
+            _write_json(out, item, depth + 1)
+        out.write("\n" + "  " * depth + "}" if value else "}")
+    elif isinstance(value, list | tuple) and any(_has_spool(v) for v in value):
+        out.write("[")
+        for index, item in enumerate(value):
+            out.write(("\n" if index == 0 else ",\n") + pad)
+            _write_json(out, item, depth + 1)
+        out.write("\n" + "  " * depth + "]" if value else "]")
+    else:
+        text = json.dumps(jsonable(value), ensure_ascii=False, indent=2)
+        out.write(text.replace("\n", "\n" + "  " * depth))
+
+
+def _has_spool(value: Any) -> bool:
+    if isinstance(value, Spool):
+        return True
+    if isinstance(value, dict):
+        return any(_has_spool(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_spool(v) for v in value)
+    return False
 
 
 def say(message: str) -> None:

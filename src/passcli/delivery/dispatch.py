@@ -18,6 +18,7 @@ from sqlalchemy import Engine, insert, select, update
 from passcli.branding import Branding
 from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
 from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record
+from passcli.delivery.spool import Spool
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
 from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError
@@ -67,9 +68,13 @@ class SendReport:
     failed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     held: int = 0
-    recipients: list[Recipient] = field(default_factory=list)
+    recipients: Spool = field(default_factory=Spool)
+
+    def add(self, recipient: Recipient) -> None:
+        self.recipients.append(recipient.to_json())
 
     def to_json(self) -> dict[str, Any]:
+        """The SPEC §5 document; `recipients` stays a Spool (see cli.output.print_json)."""
         return {
             "message": self.message,
             "at": self.at,
@@ -80,7 +85,7 @@ class SendReport:
             "failed": self.failed,
             "skipped": dict(sorted(self.skipped.items())),
             "held": self.held,
-            "recipients": [r.to_json() for r in self.recipients],
+            "recipients": self.recipients,
         }
 
     def counts(self) -> dict[str, Any]:
@@ -242,9 +247,7 @@ class Dispatcher:
                     for row, decision, _ in ready:
                         address = row.email if decision.channel == "email" else row.phone
                         report.sent[decision.channel or "email"] += 1
-                        report.recipients.append(
-                            Recipient(row.id, decision.channel or "", address, "dry_run")
-                        )
+                        report.add(Recipient(row.id, decision.channel or "", address, "dry_run"))
                 else:
                     self._send_batch(ready, occurrence, now, report)
                 if self.progress is not None:
@@ -316,13 +319,13 @@ class Dispatcher:
             except (TransientDeliveryError, PermanentDeliveryError) as exc:
                 outcomes.append(Outcome(delivery_id, "failed", error=str(exc)))
                 report.failed += 1
-                report.recipients.append(Recipient(row.id, item.channel, item.address, "failed"))
+                report.add(Recipient(row.id, item.channel, item.address, "failed"))
                 if getattr(exc, "code", None) == CARRIER_UNSUBSCRIBED:
                     carrier_stops.append(row.id)
                 continue
             outcomes.append(Outcome(delivery_id, "sent", provider_id=provider_id))
             report.sent[item.channel] += 1
-            report.recipients.append(Recipient(row.id, item.channel, item.address, "sent"))
+            report.add(Recipient(row.id, item.channel, item.address, "sent"))
         with write_transaction(self.engine) as conn:
             record(conn, outcomes, now)
             for customer_id in carrier_stops:

@@ -34,7 +34,7 @@ TABLES: dict[str, tuple[Table, ...]] = {
 }
 
 Progress = Callable[[int, int], None]
-IMPORT_CACHE_KIB = 192 * 1024
+IMPORT_CACHE_KIB = 96 * 1024
 
 
 class _StrictRollback(Exception):
@@ -100,7 +100,7 @@ def _bulk_pragmas(conn: Connection) -> Iterator[None]:
     """A large page cache for the import's connection, then the default again.
 
     SQLite's default 2 MB cache makes a million-row load and its index sorts spill to
-    temporary files; 192 MB keeps them in memory and the process under 500 MB.
+    temporary files; 96 MB keeps most of that in memory and the process under 500 MB.
     """
     if conn.dialect.name != "sqlite":
         yield
