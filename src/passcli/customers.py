@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from passcli.delivery.log import LOG_COLUMNS, delivery_log
 from passcli.errors import NotFoundError
 from passcli.store.schema import customers, events, items, purchases, redemptions
 
@@ -31,10 +32,12 @@ class CustomerProfile:
     redemptions: list[dict[str, Any]]
     events: list[dict[str, Any]]
     event_count: int
+    deliveries: list[dict[str, Any]]
 
 
 def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> CustomerProfile:
-    """The customer's fields, every purchase and redemption, and their latest events."""
+    """The customer's fields, every purchase and redemption, their latest events, and every
+    delivery to them."""
     row = conn.execute(
         select(*(customers.c[name] for name in PROFILE_FIELDS)).where(customers.c.id == customer_id)
     ).first()
@@ -76,10 +79,12 @@ def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> C
     count = conn.execute(
         select(func.count()).select_from(events).where(events.c.customer_id == customer_id)
     ).scalar_one()
+    received = delivery_log(conn, customer_id=customer_id)
     return CustomerProfile(
         customer=dict(row._mapping),
         purchases=[dict(p._mapping) for p in bought],
         redemptions=[dict(r._mapping) for r in redeemed],
         events=[dict(e._mapping) for e in latest],
         event_count=count,
+        deliveries=[{k: d[k] for k in LOG_COLUMNS if k != "customer_id"} for d in received],
     )

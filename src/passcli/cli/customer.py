@@ -43,6 +43,7 @@ def show(
                 "events": profile.events,
                 "event_count": profile.event_count,
                 "segments": member_of,
+                "deliveries": profile.deliveries,
             }
         )
         return
@@ -86,6 +87,15 @@ def show(
             ),
             Text(""),
             Text(f"Segments now: {', '.join(member_of) or '(none)'}"),
+            Text(""),
+            table(
+                f"Messages received ({len(profile.deliveries)})",
+                ["message", "occurrence", "channel", "to", "status", "at"],
+                [
+                    [d["message"], d["occurrence"], d["channel"], d["to"], d["status"], d["at"]]
+                    for d in profile.deliveries
+                ],
+            ),
             Text(""),
             table(
                 f"Latest events ({len(profile.events)} of {profile.event_count})",

@@ -81,12 +81,52 @@ def demo(
     out.rule(f"passcli segment preview {SHOWCASE_SEGMENT} --limit 5")
     preview(ctx, SHOWCASE_SEGMENT, limit=5, project=target, now=now)
     out.print()
+    out.rule("passcli send NAME --dry-run, for each message")
+    for line in _dry_runs(ctx, target, now):
+        out.print(line, highlight=False)
+    out.print()
     out.rule(f"passcli customer show {SHOWCASE_CUSTOMER}")
     show(ctx, SHOWCASE_CUSTOMER, events=5, project=target, now=now)
     out.print()
     out.print("Try, in that folder:")
     out.print(f"  cd {target}")
     out.print("  passcli validate")
+    out.print("  passcli message preview expiration-reminder --customer c0000002")
+    out.print("  passcli run-due --dry-run")
     out.print(f"  passcli segment preview {SHOWCASE_SEGMENT} --sql")
     out.print("  passcli segment export high-ltv --format jsonl")
     out.print(f"  passcli customer show {SHOWCASE_CUSTOMER} --json")
+
+
+def _dry_runs(ctx: typer.Context, directory: Path, now: str | None) -> list[str]:
+    """One line per message: who a send now would reach, and why the others would not."""
+    import time
+
+    from passcli.cli.context import wall_clock
+    from passcli.delivery.manual import send_now
+    from passcli.delivery.transports import Transports
+    from passcli.project import require_project
+
+    env = make_env(ctx, directory, now)
+    spec = require_project(directory)
+    lines = []
+    for name in spec.messages:
+        report = send_now(
+            env.engine,
+            spec,
+            name,
+            now=env.now,
+            tz=env.settings.tz,
+            branding=env.branding,
+            transports=Transports.from_settings(env.settings),
+            wall_clock=wall_clock,
+            sleep=time.sleep,
+            dry_run=True,
+        )
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
+        lines.append(
+            f"{name}: audience {report.audience}, would send {report.sent['email']} email and "
+            f"{report.sent['sms']} sms" + (f"; skipped {skipped}" if skipped else "")
+        )
+        report.recipients.close()
+    return lines
