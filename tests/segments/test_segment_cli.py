@@ -258,13 +258,6 @@ def test_customer_show_lists_the_segments_the_customer_is_in(
         assert document["segments"] == [n for n in STARTERS if customer_id in members[n]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli/context.py:76 Env.engine opens the store and nothing disposes it, so each "
-    "command leaves its pooled connection open until garbage collection (psycopg then warns "
-    "ResourceWarning, and so does sqlite3 from Python 3.13); dispose it when the command "
-    "ends, e.g. ctx.call_on_close(env.dispose) in make_env",
-)
 def test_a_command_closes_its_store_connections(
     runner: CliRunner, examples: Path, cli_engines: list[Engine]
 ) -> None:

@@ -148,12 +148,6 @@ def test_an_unknown_segment_reference_suggests_the_nearest_name(tmp_path: Path) 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validate.py:58 `_walk([value], here[:-1])` walks the child of `not` at path "
-    "(..., index, 0, kind) instead of (..., index, 'not', kind), so problems inside `not` "
-    "(unknown segments and items, cycles) are located at the `not:` line, not at the name",
-)
 def test_an_unknown_segment_inside_not_is_located_at_the_name(tmp_path: Path) -> None:
     text = """
         segments:
@@ -207,18 +201,12 @@ ITEMS_TEXT = """
 
 def test_unknown_items_are_reported_once_the_store_has_items(tmp_path: Path) -> None:
     assert diagnostics(tmp_path, ITEMS_TEXT, {"explorer-pass", "prize-tshirt"}) == [
-        # located at the list (see the xfail below for a list written one item a line)
-        "segments.yaml:4:26: unknown item 'explorer-pas' (did you mean \"explorer-pass\"?)",
+        # located at the misspelt item itself, inside the flow list
+        "segments.yaml:4:42: unknown item 'explorer-pas' (did you mean \"explorer-pass\"?)",
         "segments.yaml:5:29: unknown item 'brewery-pass' (did you mean \"explorer-pass\"?)",
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validate.py:41 reports an unknown item at path (..., field) without the list "
-    "index, so in an item list written one per line the problem points at the first item's "
-    "line, not the misspelt one's",
-)
 def test_an_unknown_item_in_a_block_list_is_located_at_that_item(tmp_path: Path) -> None:
     text = """
         segments:

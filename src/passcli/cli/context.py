@@ -58,6 +58,11 @@ class Env:
     json: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     @property
     def branding(self) -> Branding:
         s = self.settings
@@ -89,7 +94,10 @@ def make_env(
     root = ctx.find_root().obj if ctx is not None else None
     globals_ = root if isinstance(root, Globals) else Globals()
     settings = load_settings(project or globals_.project, **overrides)
-    return Env(settings=settings, now=resolve_now(now or globals_.now, settings), json=json)
+    env = Env(settings=settings, now=resolve_now(now or globals_.now, settings), json=json)
+    if ctx is not None:
+        ctx.call_on_close(env.close)  # the store's connections end with the command
+    return env
 
 
 def wall_clock() -> datetime:

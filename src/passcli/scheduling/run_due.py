@@ -23,13 +23,13 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from passcli.branding import Branding
 from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
 from passcli.delivery.ledger import (
-    LEASE_SECONDS,
     MAX_ATTEMPTS,
     Lease,
     SendKey,
     WallClock,
     expire_stale,
     insert_ignoring_conflicts,
+    run_is_gone,
 )
 from passcli.delivery.transports import Sleep, Transports
 from passcli.errors import UsageError
@@ -39,7 +39,7 @@ from passcli.messages.spec import MessageSpec
 from passcli.project import Project
 from passcli.scheduling.occurrences import Occurrences, Slot
 from passcli.store.engine import read_transaction, write_transaction
-from passcli.store.schema import customers, deliveries, occurrence_zones, occurrences, runs
+from passcli.store.schema import customers, deliveries, occurrence_zones, occurrences
 from passcli.timeutil import zone
 
 # At most this many earlier occurrences are recorded as missed per message and run, so a
@@ -250,7 +250,7 @@ class RunDue:
                     occurrence_zones.c.occurrence_id == occurrence_id,
                     occurrence_zones.c.zone == name_of_zone,
                     occurrence_zones.c.status == "running",
-                    occurrence_zones.c.run_id.in_(self._dead_runs()),
+                    run_is_gone(occurrence_zones.c.run_id, self.wall_clock()),
                 )
                 .values(run_id=self.run_id, status=status, at=now)
             )
@@ -269,12 +269,6 @@ class RunDue:
                 )
                 .values(status="done")
             )
-
-    def _dead_runs(self) -> Any:
-        cutoff = self.wall_clock() - timedelta(seconds=LEASE_SECONDS)
-        return select(runs.c.id).where(
-            or_(runs.c.finished_at.is_not(None), runs.c.heartbeat_at < cutoff)
-        )
 
     # -- occurrences ----------------------------------------------------------------------
 
@@ -377,7 +371,6 @@ class RunDue:
                 return int(row.id)
             if row.status == "missed":
                 return None
-            dead = self._dead_runs()
             retry = and_(
                 occurrences.c.status == "done",
                 select(deliveries.c.id)
@@ -395,7 +388,10 @@ class RunDue:
                 .where(
                     occurrences.c.id == row.id,
                     or_(
-                        and_(occurrences.c.status == "running", occurrences.c.run_id.in_(dead)),
+                        and_(
+                            occurrences.c.status == "running",
+                            run_is_gone(occurrences.c.run_id, self.wall_clock()),
+                        ),
                         retry,
                     ),
                 )

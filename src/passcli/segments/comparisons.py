@@ -186,12 +186,20 @@ def day_bounds(
     direction +1: days until (the record's local date = today + d).
     """
     low, high = days
+
+    def shifted(days: int | None) -> date | None:
+        # A day count beyond the calendar (year 1 or 9999) bounds nothing.
+        if days is None:
+            return None
+        try:
+            return today + timedelta(days=direction * days)
+        except OverflowError:
+            return None
+
     if direction < 0:
-        first = None if high is None else today - timedelta(days=high)
-        last = None if low is None else today - timedelta(days=low)
+        first, last = shifted(high), shifted(low)
     else:
-        first = None if low is None else today + timedelta(days=low)
-        last = None if high is None else today + timedelta(days=high)
+        first, last = shifted(low), shifted(high)
     start = None if first is None else to_epoch(start_of_local_day(first, tz))
     end = None if last is None else to_epoch(start_of_local_day(last + timedelta(days=1), tz))
     return start, end

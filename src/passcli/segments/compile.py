@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,22 +35,27 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    true,
     union,
 )
-from sqlalchemy.sql.elements import KeyedColumnElement
 
 from passcli.errors import UsageError
 from passcli.segments import spec as s
 from passcli.segments.comparisons import (
-    Comparison,
     day_bounds,
     range_sql,
     today_in,
     window_sql,
 )
+from passcli.segments.predicates import (
+    aggregate_sql,
+    attribute_sql,
+    count_test,
+    one_of,
+    subscribed_sql,
+    where_sql,
+)
 from passcli.store.schema import customers, event_numbers, events, purchases, redemptions
-from passcli.timeutil import parse_instant, start_of_local_day, to_epoch
+from passcli.timeutil import to_epoch
 
 Outer = ColumnElement[Any]
 Test = Callable[[Outer], ColumnElement[bool]]
@@ -102,7 +107,11 @@ class SegmentCompiler:
             return self._any([self.compile(c, stack) for c in condition.conditions])
         if isinstance(condition, s.Not):
             inner = self.compile(condition.condition, stack)
-            return Compiled(lambda outer: not_(inner.test(outer)), None, SCAN)
+            # SQL NULL (an empty field, an average over nothing) is "not met": without the
+            # coalesce, NOT NULL would drop the very customers `not` should include.
+            return Compiled(
+                lambda outer: not_(func.coalesce(inner.test(outer), false())), None, SCAN
+            )
         if isinstance(condition, s.SegmentRef):
             if condition.name in stack:
                 raise UsageError(f"segment {condition.name!r} refers to itself")
@@ -119,7 +128,7 @@ class SegmentCompiler:
         if isinstance(condition, s.Event):
             return self._event(condition)
         if isinstance(condition, s.Attribute):
-            return self._customer_field(lambda c: self._attribute(condition, c))
+            return self._customer_field(lambda c: attribute_sql(condition, c, self.tz, self.now))
         if isinstance(condition, s.Subscribed):
             return self._customer_field(lambda c: subscribed_sql(condition.channel, c))
         raise TypeError(f"unknown condition {condition!r}")  # pragma: no cover
@@ -309,7 +318,7 @@ class SegmentCompiler:
             def count_ids() -> Select[Any]:
                 e = events.alias().c
                 query = select(e.customer_id.label(ID)).where(*event_preds(e))
-                if _is_at_least_one(comparison):
+                if comparison.whole_range() == (1, None):
                     return query.distinct()
                 return query.group_by(e.customer_id).having(comparison.sql(func.count()))
 
@@ -330,7 +339,7 @@ class SegmentCompiler:
                 preds += [e.message_id == n.message_id, *(where_sql(w, e) for w in c.where)]
             if outer is not None:
                 preds.insert(0, n.customer_id == outer)
-            return n, preds, _aggregate(c.aggregate, n.value)
+            return n, preds, aggregate_sql(c.aggregate, n.value)
 
         def agg_check(outer: Outer) -> ColumnElement[bool]:
             _, preds, value = value_rows(outer)
@@ -348,143 +357,6 @@ class SegmentCompiler:
         listable = c.aggregate != "sum" or not comparison.meets_zero
         return Compiled(agg_check, agg_ids if listable else None, windowed)
 
-    # -- attributes -----------------------------------------------------------------------
-
-    def _attribute(self, c: s.Attribute, columns: Any) -> ColumnElement[bool]:
-        if c.name in s.BUILTIN_ATTRIBUTES:
-            column = columns[c.name]
-            value: Any = c.value
-            if c.name == "created_at" and value is not None:
-                value = self._instant_value(value, c.op)
-            return field_sql(column, c.op, value)
-        return json_field_sql(columns.attributes[c.name], c.op, c.value)
-
-    def _instant_value(self, value: Any, op: str) -> Any:
-        if isinstance(value, list):
-            return [self._instant_value(v, op) for v in value]
-        if isinstance(value, datetime):
-            return to_epoch(value if value.tzinfo else value.replace(tzinfo=self.tz))
-        if hasattr(value, "year") and not isinstance(value, datetime):
-            return to_epoch(start_of_local_day(value, self.tz))
-        return to_epoch(parse_instant(str(value), self.tz))
-
-
-# -- helpers shared with other compilers ------------------------------------------------------
-
 
 def nothing() -> Compiled:
     return Compiled(lambda outer: false(), lambda: select(literal("").label(ID)).where(false()), 0)
-
-
-def one_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    return _bool(column == values[0] if len(values) == 1 else column.in_(list(values)))
-
-
-def _is_at_least_one(comparison: Comparison) -> bool:
-    whole = comparison.whole_range()
-    return whole is not None and whole[0] == 1 and whole[1] is None
-
-
-def count_test(comparison: Comparison, preds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    """count(*) of the rows meeting `preds` against a comparison; EXISTS where that is enough."""
-    whole = comparison.whole_range()
-    if whole is None:
-        return false()
-    if whole == (None, 0) or whole == (0, 0):
-        return not_(exists().where(*preds))
-    if whole[0] is not None and whole[0] <= 0 and whole[1] is None:
-        return true()
-    if whole == (1, None):
-        return exists().where(*preds)
-    counted = select(func.count()).where(*preds).scalar_subquery()
-    return comparison.sql(counted)
-
-
-def _aggregate(kind: str, value: Any) -> Any:
-    if kind == "sum":
-        return func.coalesce(func.sum(value), 0)
-    if kind == "avg":
-        return func.avg(value)
-    return func.min(value) if kind == "min" else func.max(value)
-
-
-def _bool(expression: Any) -> ColumnElement[bool]:
-    """Comparisons against `Any` values type as Any; they are boolean SQL all the same."""
-    return cast("ColumnElement[bool]", expression)
-
-
-def subscribed_sql(channel: str, c: Any) -> ColumnElement[bool]:
-    """Can receive marketing on the channel: an address, and opted in (SPEC §3)."""
-    if channel == "email":
-        return and_(c.email.is_not(None), c.email_opt_in.is_(True))
-    return and_(c.phone.is_not(None), c.sms_opt_in.is_(True))
-
-
-def field_sql(column: KeyedColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
-    """A typed column of `customers` against an attribute condition."""
-    if op == "exists":
-        return _bool(column.is_not(None))
-    if op == "not_exists":
-        return _bool(column.is_(None))
-    if op == "equals":
-        return _bool(column == value)
-    if op == "not_equals":
-        return _bool(or_(column.is_(None), column != value))
-    if op == "in":
-        return _bool(column.in_(list(value)))
-    if op == "contains":
-        return _bool(column.contains(str(value), autoescape=True))
-    if op == "greater_than":
-        return _bool(column > value)
-    return _bool(column < value)
-
-
-def json_field_sql(element: Any, op: str, value: Any) -> ColumnElement[bool]:
-    """A JSON property (custom attribute, event property) against a condition; the value's
-    Python type chooses how the JSON value is read."""
-    text: ColumnElement[Any] = element.as_string()
-    if op == "exists":
-        return _bool(text.is_not(None))
-    if op == "not_exists":
-        return _bool(text.is_(None))
-    if op == "in":
-        return _bool(or_(*(json_field_sql(element, "equals", v) for v in value)))
-    if op == "contains":
-        return _bool(text.contains(str(value), autoescape=True))
-    typed: ColumnElement[Any] = _typed(element, value)
-    if op == "equals":
-        return _bool(typed == value)
-    if op == "not_equals":
-        return _bool(or_(text.is_(None), typed != value))
-    if op == "greater_than":
-        return _bool(typed > value)
-    return _bool(typed < value)
-
-
-def _typed(element: Any, value: Any) -> Any:
-    if isinstance(value, bool):
-        return element.as_boolean()
-    if isinstance(value, int | float):
-        return element.as_float()
-    return element.as_string()
-
-
-def where_sql(w: s.Where, e: Any) -> ColumnElement[bool]:
-    """An event `where` filter. Numeric comparisons read the typed event_numbers side table,
-    so no backend ever casts a JSON string to a number."""
-    if w.op in ("greater_than", "less_than") or (
-        w.op in ("equals", "not_equals")
-        and isinstance(w.value, int | float)
-        and not isinstance(w.value, bool)
-    ):
-        n = event_numbers.alias().c
-        value = float(w.value)  # type: ignore[arg-type]
-        compare = {
-            "greater_than": n.value > value,
-            "less_than": n.value < value,
-            "equals": n.value == value,
-            "not_equals": n.value == value,
-        }[w.op]
-        found = exists().where(n.message_id == e.message_id, n.name == w.property, compare)
-        return not_(found) if w.op == "not_equals" else found
-    return json_field_sql(e.properties[w.property], w.op, w.value)

@@ -15,7 +15,8 @@ Choices where SPEC §3 is silent:
 - Property and attribute values compare by JSON type: the number 5, the text "5" and the
   boolean true are three different values; `equals` never matches across types, and
   `greater_than` / `less_than` compare numbers with numbers and text with text only.
-- `contains` is a case-sensitive substring test on text (a number is read as its JSON text).
+- `contains` is a case-insensitive substring test on text (a number is read as its JSON
+  text), the same on every backend.
 - A property or attribute holding JSON null is missing (`exists` is false, `not_equals` true).
 - `created_at` compared with a date (`value: 2026-01-01`) compares the customer's local
   creation date in the organisation's zone; compared with a date-time, the instant.
@@ -415,7 +416,7 @@ def where_holds(w: s.Where, properties: Mapping[str, Any]) -> bool:
         return a > e if w.op == "greater_than" else a < e
     if w.op == "contains":
         text = _text(actual)
-        return text is not None and str(w.value) in text
+        return text is not None and str(w.value).lower() in text.lower()
     raise ValueError(f"unknown where op {w.op!r}")
 
 
@@ -433,7 +434,7 @@ def json_holds(op: str, actual: Any, expected: Any) -> bool:
         return any(_same(actual, v) for v in expected)
     if op == "contains":
         text = _text(actual)
-        return text is not None and str(expected) in text
+        return text is not None and str(expected).lower() in text.lower()
     if op in ("greater_than", "less_than"):
         return _ordered(actual, expected, op)
     raise ValueError(f"unknown attribute op {op!r}")
@@ -454,7 +455,7 @@ def field_holds(op: str, actual: Any, expected: Any) -> bool:
     if op == "in":
         return any(_field_equal(actual, v) for v in expected)
     if op == "contains":
-        return isinstance(actual, str) and str(expected) in actual
+        return isinstance(actual, str) and str(expected).lower() in actual.lower()
     if op in ("greater_than", "less_than"):
         return _ordered(actual, expected, op)
     raise ValueError(f"unknown attribute op {op!r}")

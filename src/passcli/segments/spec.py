@@ -154,8 +154,8 @@ class Attribute(Spec):
             return self
         if self.value is None:
             raise ValueError(f"op {self.op} needs a value")
-        if self.op == "in" and not isinstance(self.value, list):
-            raise ValueError("op in needs a list of values")
+        if self.op == "in" and (not isinstance(self.value, list) or not self.value):
+            raise ValueError("op in needs a non-empty list of values")
         return self
 
 

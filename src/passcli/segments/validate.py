@@ -35,10 +35,13 @@ def check_segments(
             field = ITEM_FIELDS.get(kind)
             if field and known_items and isinstance(value, dict):
                 listed = value.get(field)
-                for item in [listed] if isinstance(listed, str) else listed or []:
+                named = [((*path, field), listed)] if isinstance(listed, str) else []
+                if isinstance(listed, list):
+                    named = [((*path, field, i), item) for i, item in enumerate(listed)]
+                for where, item in named:
                     if isinstance(item, str) and item not in known_items:
                         hint = did_you_mean(item, known_items)
-                        problems.append(Problem((*path, field), f"unknown item {item!r}{hint}"))
+                        problems.append(Problem(where, f"unknown item {item!r}{hint}"))
     problems += _cycles(edges)
     return problems
 
@@ -47,15 +50,20 @@ def _walk(conditions: Any, path: YamlPath) -> Iterator[tuple[str, Any, YamlPath]
     if not isinstance(conditions, list):
         return
     for index, condition in enumerate(conditions):
-        if not isinstance(condition, dict) or len(condition) != 1:
-            continue
-        ((kind, value),) = condition.items()
-        here = (*path, index, kind)
-        yield str(kind), value, here
-        if kind in ("all", "any"):
-            yield from _walk(value, here)
-        elif kind == "not":
-            yield from _walk([value], here[:-1])
+        yield from _walk_one(condition, (*path, index))
+
+
+def _walk_one(condition: Any, path: YamlPath) -> Iterator[tuple[str, Any, YamlPath]]:
+    """A condition at `path` (its one-key mapping), then the conditions nested in it."""
+    if not isinstance(condition, dict) or len(condition) != 1:
+        return
+    ((kind, value),) = condition.items()
+    here = (*path, kind)
+    yield str(kind), value, here
+    if kind in ("all", "any"):
+        yield from _walk(value, here)
+    elif kind == "not":
+        yield from _walk_one(value, here)
 
 
 def _cycles(edges: dict[str, list[tuple[str, YamlPath]]]) -> list[Problem]:

@@ -8,6 +8,7 @@ not; taking the write lock up front makes a second writer wait instead.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,7 @@ def make_engine(url: str) -> Engine:
         raise UsageError(f"PASSCLI_DATABASE_URL is not a database URL: {safe_url(url)}") from None
     if parsed.get_backend_name() != "sqlite":
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(parsed, pool_pre_ping=True, json_serializer=_json_dumps)
         except (ImportError, ArgumentError) as exc:
             raise UsageError(
                 f"cannot use {safe_url(url)}: {exc} "
@@ -58,10 +59,16 @@ def make_engine(url: str) -> Engine:
         folder = Path(parsed.database).parent
         if not folder.is_dir():
             raise StoreError(f"cannot open the store: folder {folder} does not exist")
-    engine = create_engine(parsed)
+    # Non-ASCII keys written as themselves: SQLite before 3.45 cannot find an escaped key
+    # ("\u00e0") by its path ("$.città"), so a JSON attribute would vanish from segments.
+    engine = create_engine(parsed, json_serializer=_json_dumps)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
