@@ -8,7 +8,9 @@
     ├── ImportFailed                  exit 1: an import rejected rows (the report is attached)
     └── DeliveryError                 exit 1: a transport could not deliver
         ├── TransientDeliveryError    worth retrying (connection refused, SMTP 4xx, HTTP 429/5xx)
-        └── PermanentDeliveryError    fails that delivery only (SMTP 5xx, HTTP 4xx)
+        ├── PermanentDeliveryError    fails that delivery only (SMTP 5xx, HTTP 4xx)
+        └── UncertainDeliveryError    may have been delivered (a timeout after sending): never
+                                      retried on its own; the delivery becomes `unknown`
 
 Foreign errors (SQLAlchemy, smtplib, httpx) are translated where they enter passcli, with
 `raise ... from exc`; only `passcli.cli.app` turns an error into a sentence and an exit code.
@@ -75,3 +77,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """A delivery failure that retrying will not fix."""
+
+
+class UncertainDeliveryError(DeliveryError):
+    """The request may have reached the provider: resending could duplicate the message."""

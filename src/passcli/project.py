@@ -33,7 +33,9 @@ def _load(directory: Path, name: str) -> LoadedYaml | None:
 
 
 def _located(positions: Positions, problems: list[Problem]) -> list[Diagnostic]:
-    return [positions.diagnostic(p.path, p.message, p.at_key, p.text_line) for p in problems]
+    return [
+        positions.diagnostic(p.path, p.message, p.at_key, p.text_line, p.needle) for p in problems
+    ]
 
 
 def load_project(

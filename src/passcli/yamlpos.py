@@ -28,8 +28,11 @@ class Positions:
     file: str
     values: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
-    # Block scalars (`|`, `>`): their text starts on the line after the indicator.
-    blocks: set[YamlPath] = field(default_factory=set)
+    # Literal block scalars (`|`): the column their text is indented to (it starts on the line
+    # after the indicator). Lines inside folded or quoted strings cannot be located.
+    blocks: dict[YamlPath, int] = field(default_factory=dict)
+    # Folded blocks (`>`): their source lines (1-based first line, texts), searched by name.
+    folded: dict[YamlPath, tuple[int, list[str]]] = field(default_factory=dict)
 
     def find(self, path: Sequence[str | int], at_key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest located ancestor."""
@@ -43,12 +46,25 @@ class Positions:
         return self.values.get((), (1, 1))
 
     def diagnostic(
-        self, path: Sequence[str | int], message: str, at_key: bool = False, text_line: int = 0
+        self,
+        path: Sequence[str | int],
+        message: str,
+        at_key: bool = False,
+        text_line: int = 0,
+        needle: str | None = None,
     ) -> Diagnostic:
-        """`text_line` > 0 points at that line (1-based) inside a multi-line string value."""
+        """`text_line` > 0 points at that line (1-based) inside a `|` block's text; in a `>`
+        block, whose lines YAML joins, the first source line holding `needle` is used."""
         line, column = self.find(path, at_key)
-        if text_line > 0:
-            line += text_line - (0 if tuple(path) in self.blocks else 1)
+        indent = self.blocks.get(tuple(path))
+        folded = self.folded.get(tuple(path))
+        if text_line > 0 and indent is not None:
+            line, column = line + text_line, indent
+        elif needle and folded is not None:
+            first, texts = folded
+            for offset, text in enumerate(texts):
+                if needle in text:
+                    return Diagnostic(self.file, first + offset, text.index(needle) + 1, message)
         return Diagnostic(self.file, line, column, message)
 
 
@@ -92,8 +108,12 @@ def _build(
 ) -> Any:
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, ScalarNode):
-        if node.style in ("|", ">"):
-            positions.blocks.add(path)
+        if node.style == "|":
+            positions.blocks[path] = _block_indent(node)
+        elif node.style == ">":
+            lines = (node.start_mark.buffer or "").splitlines()
+            first = node.start_mark.line + 1
+            positions.folded[path] = (first + 1, lines[first : node.end_mark.line + 1])
         return constructor.construct_object(node, deep=True)
     if isinstance(node, SequenceNode):
         return [
@@ -113,6 +133,16 @@ def _build(
             result[key] = _build(value_node, child, positions, problems, constructor)
         return result
     return None
+
+
+def _block_indent(node: ScalarNode) -> int:
+    """The 1-based column where a literal block's text starts."""
+    buffer = node.start_mark.buffer or ""
+    lines = buffer.splitlines()
+    for line in lines[node.start_mark.line + 1 : node.end_mark.line + 1]:
+        if line.strip():
+            return len(line) - len(line.lstrip(" ")) + 1
+    return node.start_mark.column + 1
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

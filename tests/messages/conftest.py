@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 
-from passcli.delivery.dispatch import Branding
+from passcli.branding import Branding
 from passcli.messages.spec import MessageSpec, parse_messages
 from passcli.project import load_project
 from passcli.segments.spec import Problem, SegmentSpec, parse_segments
@@ -62,7 +62,9 @@ def segments_of(document: dict[str, Any] | None = None) -> dict[str, SegmentSpec
 
 
 def message_of(**fields: Any) -> MessageSpec:
-    """One message parsed from its fields; fails on any problem."""
+    """One message parsed from its fields (`pass_` for `pass`); fails on any problem."""
+    if "pass_" in fields:
+        fields["pass"] = fields.pop("pass_")
     fields.setdefault("segments", ["everyone"])
     problems: list[Problem] = []
     parsed = parse_messages({"messages": {"m": fields}}, problems)

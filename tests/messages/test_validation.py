@@ -106,12 +106,6 @@ def test_a_template_syntax_error_is_located_on_its_line_inside_a_block(tmp_path)
     assert "body: template syntax error: Encountered unknown tag 'endfor'" in found[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a problem on a line inside a `|` block keeps the column of the `|` "
-    "indicator (11), pointing into the middle of `{% endfor %}`; it should be the column "
-    "where the block's text starts (7)",
-)
 def test_a_template_problem_inside_a_block_points_at_the_start_of_its_text(tmp_path):
     found = problems_of(tmp_path, BLOCK_WITH_SYNTAX_ERROR)
     assert found[0].startswith("messages.yaml:11:7: ")
@@ -151,8 +145,7 @@ def test_an_unknown_variable_is_located_on_its_line_with_a_did_you_mean(tmp_path
     assert found == [
         "messages.yaml:5:14: subject: unknown variable 'customerFristName' "
         '(did you mean "customerFirstName"?)',
-        "messages.yaml:8:11: body: unknown variable 'dashboardURL' "
-        '(did you mean "dashboardUrl"?)',
+        "messages.yaml:8:7: body: unknown variable 'dashboardURL' (did you mean \"dashboardUrl\"?)",
         "messages.yaml:9:11: html: unknown variable 'customerEmial' "
         '(did you mean "customerEmail"?)',
     ]
@@ -172,10 +165,10 @@ def test_pass_variables_without_a_pass_field_are_reported(tmp_path):
         """,
     )
     assert found == [
-        "messages.yaml:6:11: body: {{ passExpiresOn }} needs the message's pass: field",
-        "messages.yaml:6:11: body: {{ passName }} needs the message's pass: field",
-        "messages.yaml:7:11: body: {{ daysUntilExpiration }} needs the message's pass: field",
-        "messages.yaml:7:11: body: {{ pointsEarned }} needs the message's pass: field",
+        "messages.yaml:6:7: body: {{ passExpiresOn }} needs the message's pass: field",
+        "messages.yaml:6:7: body: {{ passName }} needs the message's pass: field",
+        "messages.yaml:7:7: body: {{ daysUntilExpiration }} needs the message's pass: field",
+        "messages.yaml:7:7: body: {{ pointsEarned }} needs the message's pass: field",
     ]
 
 
@@ -319,12 +312,6 @@ def test_a_bad_schedule_is_located_at_the_offending_value(tmp_path, schedule, ex
     assert found == [expected]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a message that fails model validation for anything but unknown keys (here "
-    "a bad schedule) is dropped, so its segment references and templates are never checked; "
-    "validation must report every problem at once",
-)
 def test_a_message_with_a_bad_schedule_still_has_its_references_and_templates_checked(
     tmp_path,
 ):
@@ -399,3 +386,35 @@ def test_validate_reports_every_problem_of_every_message_and_exits_2(runner, pro
         "column": 16,
         "message": "unknown segment 'expires-son' (did you mean \"expires-soon\"?)",
     }
+
+
+def test_a_problem_in_a_folded_block_is_located_on_its_own_line(tmp_path):
+    found = problems_of(
+        tmp_path,
+        """\
+        messages:
+          news:
+            segments: [pass-participants]
+            channel: sms
+            body: >
+              Hello {{ customerFirstName }},
+              see {{ dashbordUrl }}
+        """,
+    )
+    assert [line.split(": ")[0].rsplit(":", 1)[0] for line in found] == ["messages.yaml:7"]
+
+
+def test_a_misspelt_customer_field_is_reported(tmp_path):
+    found = problems_of(
+        tmp_path,
+        """\
+        messages:
+          news:
+            segments: [pass-participants]
+            channel: sms
+            body: "{{ customer.atributes.tier }}"
+        """,
+    )
+    assert len(found) == 1
+    assert found[0].startswith("messages.yaml:5:11: ")
+    assert "atributes" in found[0]

@@ -21,7 +21,11 @@ from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record
 from passcli.delivery.spool import Spool
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
 from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
-from passcli.errors import PermanentDeliveryError, TransientDeliveryError
+from passcli.errors import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
 from passcli.messages.audience import (
     Decision,
     ZoneFilter,
@@ -119,7 +123,9 @@ class MessageTemplates:
         body = self.body.render(variables)
         if self.header is not None:
             body = f"{self.header.render(variables)}\n\n{body}"
-        subject = self.subject.render(variables).replace("\n", " ") if self.subject else None
+        # One line, whatever the customer's data holds: a CR or LF in a header would let a
+        # first name write headers of its own.
+        subject = " ".join(self.subject.render(variables).split()) if self.subject else None
         html = self.html.render(variables) if self.html else None
         return Rendered(subject, body, html)
 
@@ -221,7 +227,7 @@ class Dispatcher:
                         report.skipped[decision.reason or "unknown"] += 1
                         continue
                     if limit is not None and attempted >= limit:
-                        report.skipped["limit"] += 1
+                        report.held += 1  # beyond --limit: left eligible for a later send
                         continue
                     try:
                         variables = template_variables(
@@ -316,7 +322,15 @@ class Dispatcher:
                 provider_id = send_with_retries(
                     self.transports.get(item.channel), outgoing, self.sleep
                 )
-            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+            except UncertainDeliveryError as exc:
+                # It may have gone out: record it as unknown, never resend it on our own.
+                outcomes.append(Outcome(delivery_id, "unknown", error=str(exc)))
+                report.failed += 1
+                report.add(Recipient(row.id, item.channel, item.address, "unknown"))
+                continue
+            except (TransientDeliveryError, PermanentDeliveryError, ValueError) as exc:
+                # ValueError: the message could not be built for this recipient (a header
+                # the email package refuses); that recipient fails, the run goes on.
                 outcomes.append(Outcome(delivery_id, "failed", error=str(exc)))
                 report.failed += 1
                 report.add(Recipient(row.id, item.channel, item.address, "failed"))
@@ -327,7 +341,7 @@ class Dispatcher:
             report.sent[item.channel] += 1
             report.add(Recipient(row.id, item.channel, item.address, "sent"))
         with write_transaction(self.engine) as conn:
-            record(conn, outcomes, now)
+            record(conn, outcomes, now, self.run_id)
             for customer_id in carrier_stops:
                 mark_carrier_unsubscribed(conn, customer_id, now)
 

@@ -152,18 +152,28 @@ def claim(
 @dataclass(frozen=True)
 class Outcome:
     delivery_id: int
-    status: str  # sent | failed
+    status: str  # sent | failed | unknown
     provider_id: str | None = None
     error: str | None = None
 
 
-def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Turn claimed `sending` rows into `sent` or `failed`."""
+def record(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, run_id: str | None
+) -> None:
+    """Turn this run's claimed rows into `sent`, `failed` or `unknown`.
+
+    Only rows this run still owns change: a row another run re-claimed after this one's
+    lease lapsed is theirs. A row marked `unknown` meanwhile gets its real outcome.
+    """
     if not outcomes:
         return
     statement = (
         update(deliveries)
-        .where(deliveries.c.id == bindparam("_id"), deliveries.c.status == "sending")
+        .where(
+            deliveries.c.id == bindparam("_id"),
+            deliveries.c.run_id == bindparam("_run"),
+            or_(deliveries.c.status == "sending", deliveries.c.status == "unknown"),
+        )
         .values(
             status=bindparam("_status"),
             provider_id=bindparam("_provider"),
@@ -177,6 +187,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None
         [
             {
                 "_id": o.delivery_id,
+                "_run": run_id,
                 "_status": o.status,
                 "_provider": o.provider_id,
                 "_error": o.error,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from passcli.delivery.base import Outgoing
-from passcli.errors import PermanentDeliveryError, TransientDeliveryError
+from passcli.errors import PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
 
 
 class TwilioError(PermanentDeliveryError):
@@ -55,8 +55,12 @@ class TwilioTransport:
         path = f"/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
         try:
             response = self.client.post(path, data=form)
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientDeliveryError(f"Twilio unreachable: {exc}") from exc
+        except httpx.HTTPError as exc:
+            # The request may have reached Twilio (a read timeout, a dropped response): a
+            # retry could text the customer twice, which is worse than not at all.
+            raise UncertainDeliveryError(f"no answer from Twilio: {exc!r}") from exc
         if response.status_code in (200, 201):
             sid = _json(response).get("sid")
             return str(sid) if sid else ""

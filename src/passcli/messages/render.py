@@ -29,6 +29,10 @@ CUSTOMER_VARIABLES = frozenset(
     }
 )
 PASS_VARIABLES = frozenset({"passName", "passExpiresOn", "daysUntilExpiration", "pointsEarned"})
+# What `{{ customer.x }}` may name; `customer.attributes.<name>` is the customer's own data.
+CUSTOMER_FIELDS = frozenset(
+    {"id", "email", "phone", "first_name", "last_name", "timezone", "attributes"}
+)
 ALL_VARIABLES = CUSTOMER_VARIABLES | PASS_VARIABLES
 
 
@@ -53,6 +57,7 @@ HTML_ENV = SandboxedEnvironment(
 class TemplateProblem:
     line: int  # 1-based line inside the template
     message: str
+    name: str | None = None  # the variable or field it is about
 
 
 def check_template(
@@ -72,8 +77,22 @@ def check_template(
             message = f"{{{{ {name} }}}} needs the message's pass: field"
         else:
             message = f"unknown variable {name!r}{did_you_mean(name, allowed | PASS_VARIABLES)}"
-        problems.append(TemplateProblem(line, message))
+        problems.append(TemplateProblem(line, message, name))
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "customer":
+            field = node.attr if isinstance(node, nodes.Getattr) else _constant(node.arg)
+            if field is not None and field not in CUSTOMER_FIELDS:
+                hint = did_you_mean(field, CUSTOMER_FIELDS)
+                problems.append(
+                    TemplateProblem(node.lineno, f"customer has no field {field!r}{hint}", field)
+                )
     return problems
+
+
+def _constant(node: nodes.Node) -> str | None:
+    return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
 
 
 class Template:

@@ -120,6 +120,7 @@ class MessageSpec(Spec):
         return self.sms_body if self.sms_body is not None else self.body
 
 
+REQUIRED_KEYS = frozenset({"segments", "body"})
 MESSAGE_KEYS = tuple(f.alias or name for name, f in MessageSpec.model_fields.items())
 SCHEDULE_KEYS = tuple(Schedule.model_fields)
 
@@ -149,11 +150,12 @@ def parse_messages(data: Any, problems: list[Problem]) -> dict[str, MessageSpec]
             result[str(name)] = MessageSpec.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_translate(exc, path))
-            # Unknown keys aside, the message may be sound: parse it without them, so that
-            # its references and templates are still checked (every problem at once).
-            extra = {e["loc"][0] for e in exc.errors() if e["type"] == "extra_forbidden"}
-            if all(e["type"] == "extra_forbidden" for e in exc.errors()):
-                lenient = {k: v for k, v in raw.items() if k not in extra}
+            # The rest of the message may be sound: parse it without the keys that failed
+            # (unknown ones, a bad schedule...), so that its references and templates are
+            # still checked: every problem at once.
+            failed = {e["loc"][0] for e in exc.errors() if e["loc"]}
+            if not failed & REQUIRED_KEYS:
+                lenient = {k: v for k, v in raw.items() if k not in failed}
                 try:
                     result[str(name)] = MessageSpec.model_validate(lenient)
                 except ValidationError:

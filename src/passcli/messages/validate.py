@@ -37,6 +37,11 @@ def check_messages(
                 continue
             for problem in check_template(source, allowed, html=field == "html"):
                 problems.append(
-                    Problem((*path, field), f"{field}: {problem.message}", text_line=problem.line)
+                    Problem(
+                        (*path, field),
+                        f"{field}: {problem.message}",
+                        text_line=problem.line,
+                        needle=problem.name,
+                    )
                 )
     return problems

@@ -218,6 +218,7 @@ class Problem:
     message: str
     at_key: bool = False
     text_line: int = 0  # a line inside a multi-line value (templates), 1-based
+    needle: str | None = None  # the text the problem is about, to find it in folded strings
 
 
 SEGMENT_KEYS = ("description", "match", "conditions")
