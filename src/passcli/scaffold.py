@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from importlib import resources
 from pathlib import Path
@@ -43,8 +44,11 @@ def init_project(
     ]
     env_lines += [f"{key}={value}" for key, value in (extra_env or {}).items()]
     env_file = directory / ".env"
-    env_file.write_text("\n".join(env_lines) + "\n", encoding="utf-8")
-    env_file.chmod(0o600)
+    # Created private (0600), never readable by others even for a moment: it holds the key.
+    env_file.unlink(missing_ok=True)
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(env_lines) + "\n")
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(".env\npasscli.db\npasscli.db-*\noutbox/\n", encoding="utf-8")

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         zone(value)
         return value
 
+    @field_validator("secret_key", "smtp_password", "twilio_auth_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("default_region")
     @classmethod
     def _region_upper(cls, value: str) -> str:

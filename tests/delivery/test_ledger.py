@@ -20,6 +20,7 @@ from passcli.delivery.ledger import (
     claim,
     expire_stale,
     record,
+    start_sending,
 )
 from passcli.store import make_engine, read_transaction, write_transaction
 from passcli.store.schema import customers, deliveries, runs
@@ -67,9 +68,15 @@ def items(*ids, channel="email"):
     return [Claim(i, i, channel, f"{i}@example.com") for i in ids]
 
 
-def take(engine, run_id, *ids, send=SEND, retry_unknown=False):
+def take(engine, run_id, *ids, send=SEND, retry_unknown=False, start=True):
+    """Claim (as the dispatcher does), then move each owned row to `sending` as it would
+    right before calling the transport (unless start=False)."""
     with write_transaction(engine) as conn:
-        return claim(conn, send, items(*ids), run_id, NOW, retry_unknown=retry_unknown)
+        claimed = claim(conn, send, items(*ids), run_id, NOW, retry_unknown=retry_unknown)
+        if start:
+            for delivery_id in claimed.owned.values():
+                assert start_sending(conn, delivery_id, run_id, NOW)
+        return claimed
 
 
 def finish(engine, outcomes, run_id="run-a"):
@@ -287,13 +294,14 @@ def test_sent_rows_are_never_claimed_again_even_with_retry_unknown(ledger):
     assert (again.owned, again.held) == ({}, {"c1": "sent"})
 
 
-def test_failed_rows_are_retried_up_to_five_attempts(ledger):
+def test_transiently_failed_rows_are_retried_up_to_five_attempts(ledger):
     start_run(ledger, "run-a")
     attempts = []
     for _ in range(MAX_ATTEMPTS):
         owned = take(ledger, "run-a", "c1").owned
         assert list(owned) == ["c1"]
-        finish(ledger, [Outcome(owned["c1"], "failed", error="SMTP 421: try later")])
+        outcome = Outcome(owned["c1"], "failed", error="SMTP 421: try later", retryable=True)
+        finish(ledger, [outcome])
         attempts.append(rows(ledger)["c1"].attempts)
     assert attempts == [1, 2, 3, 4, 5]
     assert MAX_ATTEMPTS == 5
@@ -306,11 +314,11 @@ def test_failed_rows_are_retried_up_to_five_attempts(ledger):
 def test_a_retried_failed_delivery_takes_the_new_address(ledger):
     start_run(ledger, "run-a")
     owned = take(ledger, "run-a", "c1").owned
-    finish(ledger, [Outcome(owned["c1"], "failed", error="boom")])
+    finish(ledger, [Outcome(owned["c1"], "failed", error="boom", retryable=True)])
     with write_transaction(ledger) as conn:
         claim(conn, SEND, [Claim("c1", "c1", "sms", "+13035550100")], "run-a", NOW)
     row = rows(ledger)["c1"]
-    assert (row.channel, row.address, row.status) == ("sms", "+13035550100", "sending")
+    assert (row.channel, row.address, row.status) == ("sms", "+13035550100", "queued")
 
 
 def test_record_changes_only_rows_the_run_still_owns(ledger):
@@ -323,3 +331,22 @@ def test_record_changes_only_rows_the_run_still_owns(ledger):
     finish(ledger, [Outcome(owned["c1"], "failed", error="late")], run_id="slow")
     row = rows(ledger)["c1"]
     assert (row.status, row.run_id, row.error) == ("sending", "run-a", None)
+
+
+def test_permanently_failed_rows_are_never_retried(ledger):
+    start_run(ledger, "run-a")
+    owned = take(ledger, "run-a", "c1").owned
+    finish(ledger, [Outcome(owned["c1"], "failed", error="Twilio 400: invalid To (21211)")])
+    again = take(ledger, "run-a", "c1")
+    assert (again.owned, again.held) == ({}, {"c1": "failed"})
+    assert rows(ledger)["c1"].attempts == 1
+
+
+def test_queued_rows_of_a_dead_run_are_released_for_another_claim(ledger):
+    """Claimed but never handed to a transport: nobody got them, so they are not unknown."""
+    start_run(ledger, "stale", heartbeat=WALL - timedelta(seconds=LEASE_SECONDS + 1))
+    start_run(ledger, "next")
+    take(ledger, "stale", "c1", start=False)
+    expire(ledger, WALL)
+    assert rows(ledger) == {}
+    assert list(take(ledger, "next", "c1").owned) == ["c1"]

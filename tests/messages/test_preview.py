@@ -108,7 +108,7 @@ def test_preview_renders_for_a_customer_outside_the_audience_and_says_so(runner,
     document = json.loads(preview(runner, previewing, "hello", "c3").stdout)
     assert document["body"] == "Hello Cy,\nsee https://passes.example/p/c3"
     assert document["in_audience"] is False
-    assert document["skip_reason"] == "not in the audience"
+    assert document["skip_reason"] == "not_in_audience"
 
 
 def test_preview_of_an_unknown_customer_exits_1(runner, previewing):

@@ -88,13 +88,17 @@ def make_env(
     project: Path | None = None,
     now: str | None = None,
     json: bool = False,
+    clock: bool = False,
     **overrides: Any,
 ) -> Env:
-    """Merge command-level options over the app-level ones, then settings and the clock."""
+    """Merge command-level options over the app-level ones, then settings and the clock.
+
+    `clock` reads the real time whatever --now or PASSCLI_NOW say (the scheduler)."""
     root = ctx.find_root().obj if ctx is not None else None
     globals_ = root if isinstance(root, Globals) else Globals()
     settings = load_settings(project or globals_.project, **overrides)
-    env = Env(settings=settings, now=resolve_now(now or globals_.now, settings), json=json)
+    instant = wall_clock() if clock else resolve_now(now or globals_.now, settings)
+    env = Env(settings=settings, now=instant, json=json)
     if ctx is not None:
         ctx.call_on_close(env.close)  # the store's connections end with the command
     return env

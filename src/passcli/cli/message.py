@@ -39,6 +39,14 @@ def _project(env: Env) -> Project:
     return require_project(env.settings.project_dir, items)
 
 
+def _message_names(env: Env) -> set[str]:
+    """Messages of messages.yaml, valid or not (a removed message still has a history)."""
+    from passcli.project import load_project
+
+    project, _ = load_project(env.settings.project_dir)
+    return set(project.messages)
+
+
 def _schedule_text(spec: Any) -> str:
     schedule = spec.schedule
     if schedule is None:
@@ -219,6 +227,8 @@ def log(
     env = make_env(ctx, project, now, json)
     with read_transaction(env.engine) as conn:
         rows = delivery_log(conn, message, customer, limit)
+        if message is not None and not rows and message not in _message_names(env):
+            raise UsageError(f"unknown message {message!r}")
     if customer is not None and not rows:
         from passcli.customers import load_profile
 

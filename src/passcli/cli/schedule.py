@@ -171,7 +171,7 @@ def scheduler(
 
     def job() -> None:
         try:
-            env = make_env(ctx, project, None, False)
+            env = make_env(ctx, project, None, False, clock=True)
             report = _run(env, False, False, None)
             sent = sum(sum(r.sent.values()) for r in report.runs)
             err.print(

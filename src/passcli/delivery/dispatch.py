@@ -17,7 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
-from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record
+from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record, start_sending
 from passcli.delivery.spool import Spool
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
 from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
@@ -39,9 +39,12 @@ from passcli.messages.spec import MessageSpec
 from passcli.segments.spec import SegmentSpec
 from passcli.store.engine import read_transaction, write_transaction
 from passcli.store.schema import consent_changes, customers, items
-from passcli.timeutil import from_epoch, local_date
+from passcli.timeutil import from_epoch, iso_utc, local_date
 
 BATCH = 500
+# Deliveries are claimed, sent and recorded RECORD_EVERY at a time: after a crash, at most
+# that many are left `unknown` (a duplicate is worse than a miss, so they are not resent).
+RECORD_EVERY = 25
 PREVIEW_TOKEN = "preview-unsigned"
 
 
@@ -96,7 +99,7 @@ class SendReport:
         """The totals without recipients, as kept with an occurrence."""
         document = self.to_json()
         del document["recipients"]
-        document["at"] = self.at.isoformat()
+        document["at"] = iso_utc(self.at)
         return document
 
 
@@ -283,8 +286,18 @@ class Dispatcher:
         now: datetime,
         report: SendReport,
     ) -> None:
-        if not ready:
-            return
+        """Claim, send and record in chunks of RECORD_EVERY: a crash leaves at most one
+        chunk `sending` (then `unknown`), whether its messages went out or not."""
+        for start in range(0, len(ready), RECORD_EVERY):
+            self._send_chunk(ready[start : start + RECORD_EVERY], occurrence, now, report)
+
+    def _send_chunk(
+        self,
+        ready: list[tuple[Any, Decision, Rendered]],
+        occurrence: Occurrence,
+        now: datetime,
+        report: SendReport,
+    ) -> None:
         assert self.run_id is not None, "a real send needs a run (lease)"
         claims = [
             Claim(
@@ -302,7 +315,7 @@ class Dispatcher:
         for (row, _, rendered), item in zip(ready, claims, strict=True):
             delivery_id = claimed.owned.get(row.id)
             if delivery_id is None:
-                status = claimed.held.get(row.id, "sending")
+                status = claimed.held.get(row.id, "queued")
                 if status == "failed":
                     report.failed += 1
                 else:
@@ -318,6 +331,11 @@ class Dispatcher:
                 html=rendered.html,
                 unsubscribe_url=self._one_click_link(row.id, item, occurrence),
             )
+            # One commit: the previous outcomes, and this delivery's move to `sending`. A crash
+            # after it leaves exactly this delivery `unknown`.
+            if not self._record(outcomes, carrier_stops, now, start=delivery_id):
+                continue  # released meanwhile (this run was presumed dead): not ours now
+            outcomes, carrier_stops = [], []
             try:
                 provider_id = send_with_retries(
                     self.transports.get(item.channel), outgoing, self.sleep
@@ -331,7 +349,8 @@ class Dispatcher:
             except (TransientDeliveryError, PermanentDeliveryError, ValueError) as exc:
                 # ValueError: the message could not be built for this recipient (a header
                 # the email package refuses); that recipient fails, the run goes on.
-                outcomes.append(Outcome(delivery_id, "failed", error=str(exc)))
+                transient = isinstance(exc, TransientDeliveryError)
+                outcomes.append(Outcome(delivery_id, "failed", error=str(exc), retryable=transient))
                 report.failed += 1
                 report.add(Recipient(row.id, item.channel, item.address, "failed"))
                 if getattr(exc, "code", None) == CARRIER_UNSUBSCRIBED:
@@ -340,10 +359,25 @@ class Dispatcher:
             outcomes.append(Outcome(delivery_id, "sent", provider_id=provider_id))
             report.sent[item.channel] += 1
             report.add(Recipient(row.id, item.channel, item.address, "sent"))
+        self._record(outcomes, carrier_stops, now)
+
+    def _record(
+        self,
+        outcomes: list[Outcome],
+        carrier_stops: list[str],
+        now: datetime,
+        start: int | None = None,
+    ) -> bool:
+        """Record outcomes (and carrier opt-outs), and move delivery `start` to `sending`,
+        in one transaction. False when `start` is no longer this run's to send."""
+        if not outcomes and not carrier_stops and start is None:
+            return True
+        assert self.run_id is not None
         with write_transaction(self.engine) as conn:
             record(conn, outcomes, now, self.run_id)
             for customer_id in carrier_stops:
                 mark_carrier_unsubscribed(conn, customer_id, now)
+            return start is None or start_sending(conn, start, self.run_id, now)
 
 
 def mark_carrier_unsubscribed(conn: Any, customer_id: str, now: datetime) -> None:

@@ -25,8 +25,8 @@ from passcli.errors import StoreError
 from passcli.store.engine import write_transaction
 from passcli.store.schema import deliveries, runs
 
-# Statuses that mean "this customer has (or may have) received it".
-RECEIVED = ("sent", "sending", "unknown")
+# Statuses that mean "this customer has (or may have) received it, or is about to".
+RECEIVED = ("sent", "sending", "unknown", "queued")
 MAX_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 5.0
 LEASE_SECONDS = 60.0
@@ -71,6 +71,21 @@ class SendKey:
     fingerprint: str | None = None
 
 
+def start_sending(conn: Connection, delivery_id: int, run_id: str, now: datetime) -> bool:
+    """queued -> sending, committed by the caller just before the transport is called: a
+    crash from here on leaves this one delivery `unknown`, and no other."""
+    result = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.run_id == run_id,
+            deliveries.c.status == "queued",
+        )
+        .values(status="sending", updated_at=now)
+    )
+    return result.rowcount == 1
+
+
 def claim(
     conn: Connection,
     send: SendKey,
@@ -79,7 +94,8 @@ def claim(
     now: datetime,
     retry_unknown: bool = False,
 ) -> Claimed:
-    """Claim deliveries for this run; the caller commits before calling any transport."""
+    """Claim deliveries for this run as `queued`; `start_sending` moves each to `sending`
+    right before its transport call."""
     if not items:
         return Claimed({}, {})
     insert_ignoring_conflicts(
@@ -96,7 +112,7 @@ def claim(
                 "customer_id": item.customer_id,
                 "channel": item.channel,
                 "address": item.address,
-                "status": "sending",
+                "status": "queued",
                 "attempts": 1,
                 "run_id": run_id,
                 "fingerprint": send.fingerprint,
@@ -114,6 +130,7 @@ def claim(
             deliveries.c.status,
             deliveries.c.run_id,
             deliveries.c.attempts,
+            deliveries.c.retryable,
         ).where(
             deliveries.c.send_key == send.key,
             deliveries.c.recipient.in_(list(by_recipient)),
@@ -121,19 +138,22 @@ def claim(
     ).all()
     owned: dict[str, int] = {}
     held: dict[str, str] = {}
-    retryable = ("failed", "unknown") if retry_unknown else ("failed",)
     for row in rows:
-        if row.status == "sending" and row.run_id == run_id:
+        if row.status == "queued" and row.run_id == run_id:
             owned[row.recipient] = row.id
-        elif row.status in retryable and row.attempts < MAX_ATTEMPTS:
+        elif (
+            (row.status == "failed" and row.retryable)
+            or (row.status == "unknown" and retry_unknown)
+        ) and row.attempts < MAX_ATTEMPTS:
             item = by_recipient[row.recipient]
             taken = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == row.id, deliveries.c.status == row.status)
                 .values(
-                    status="sending",
+                    status="queued",
                     run_id=run_id,
                     attempts=deliveries.c.attempts + 1,
+                    retryable=False,
                     channel=item.channel,
                     address=item.address,
                     error=None,
@@ -143,10 +163,18 @@ def claim(
             if taken.rowcount == 1:
                 owned[row.recipient] = row.id
             else:
-                held[row.recipient] = "sending"
+                held[row.recipient] = "queued"
         else:
             held[row.recipient] = row.status
     return Claimed(owned, held)
+
+
+def _retryable(row: Any, retry_unknown: bool) -> bool:
+    """A transient failure, or (when asked) an unknown outcome, with attempts left."""
+    again = (row.status == "failed" and row.retryable) or (
+        row.status == "unknown" and retry_unknown
+    )
+    return bool(again) and row.attempts < MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -155,6 +183,7 @@ class Outcome:
     status: str  # sent | failed | unknown
     provider_id: str | None = None
     error: str | None = None
+    retryable: bool = False  # a transient failure, worth another attempt by a later run
 
 
 def record(
@@ -180,6 +209,7 @@ def record(
             error=bindparam("_error"),
             updated_at=bindparam("_now"),
             sent_at=bindparam("_sent_at"),
+            retryable=bindparam("_retryable"),
         )
     )
     conn.execute(
@@ -193,14 +223,44 @@ def record(
                 "_error": o.error,
                 "_now": now,
                 "_sent_at": now if o.status == "sent" else None,
+                "_retryable": o.retryable and o.status == "failed",
             }
             for o in outcomes
         ],
     )
 
 
+def give_up(conn: Connection, send_key: str, run_id: str) -> None:
+    """Stop retrying the failed deliveries of a send that this run did not take again: their
+    customers were no longer eligible (left the segment, unsubscribed), so a later run would
+    reopen the send for nothing, every minute."""
+    conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.send_key == send_key,
+            deliveries.c.status == "failed",
+            deliveries.c.retryable.is_(True),
+            deliveries.c.run_id != run_id,
+        )
+        .values(retryable=False)
+    )
+
+
 def expire_stale(conn: Connection, wall_now: datetime, lease: float = LEASE_SECONDS) -> int:
-    """`sending` rows whose run finished or stopped renewing its lease become `unknown`."""
+    """`sending` rows whose run finished or stopped renewing its lease become `unknown`; its
+    `queued` rows, never handed to a transport, are released for another claim."""
+    conn.execute(
+        deliveries.delete().where(
+            deliveries.c.status == "queued",
+            deliveries.c.attempts == 1,
+            run_is_gone(deliveries.c.run_id, wall_now, lease),
+        )
+    )
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.status == "queued", run_is_gone(deliveries.c.run_id, wall_now, lease))
+        .values(status="failed", retryable=True, error="not attempted: its run stopped")
+    )
     result = conn.execute(
         update(deliveries)
         .where(

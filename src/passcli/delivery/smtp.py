@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from passcli.delivery.base import Outgoing
 from passcli.delivery.mime import build_email
-from passcli.errors import PermanentDeliveryError, TransientDeliveryError
+from passcli.errors import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 
 
 @dataclass(frozen=True)

@@ -89,13 +89,16 @@ def verify_token(key: str, token: str) -> Claims:
 def apply_unsubscribe(conn: Connection, claims: Claims, now: datetime) -> bool:
     """Opt the customer out of the channel, as a person's choice no import overrides.
 
-    Returns False when they were already opted out (nothing changes then)."""
+    Returns False when they had already unsubscribed themselves (nothing changes then). An
+    opt-out that came from an import becomes the person's own choice, which no later import
+    overrides (SPEC §2)."""
     opt_in = customers.c[f"{claims.channel}_opt_in"]
-    row = conn.execute(select(opt_in).where(customers.c.id == claims.customer_id)).first()
+    source = customers.c[f"{claims.channel}_consent_source"]
+    row = conn.execute(select(opt_in, source).where(customers.c.id == claims.customer_id)).first()
     if row is None:
         raise NotFoundError(f"no customer with id {claims.customer_id!r}")
-    if not row[0]:
-        return False
+    if not row[0] and row[1] == "person":
+        return False  # already their own choice: nothing to record
     conn.execute(
         update(customers)
         .where(customers.c.id == claims.customer_id)

@@ -31,7 +31,7 @@ SKIP_REASONS = (
     "invalid_address",
 )
 PERSON_OR_CARRIER = ("person", "carrier")
-RECEIVED = ("sent", "sending", "unknown")
+RECEIVED = ("sent", "sending", "unknown", "queued")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -83,7 +83,7 @@ def preview_message(
         pass_name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
         pass_name = pass_name or spec.pass_
     variables = template_variables(row, channel, branding, None, pass_name, now, tz)
-    reason = decision.reason if in_audience else "not in the audience"
+    reason = decision.reason if in_audience else "not_in_audience"
     try:
         rendered = MessageTemplates(spec).render(channel, variables)
         subject, body = rendered.subject, rendered.body

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
@@ -28,6 +28,7 @@ from passcli.delivery.ledger import (
     SendKey,
     WallClock,
     expire_stale,
+    give_up,
     insert_ignoring_conflicts,
     run_is_gone,
 )
@@ -136,6 +137,8 @@ class RunDue:
             return
         due_at = schedule.instant_of(slot.index)
         print_ = fingerprint(spec)
+        if self._before_last_run(name, slot.label, due_at):
+            return  # a changed schedule applies from its next occurrence, not retroactively
         self._record_missed_before(name, schedule, slot, print_, now, report)
         if now - due_at > schedule.grace:
             self._mark_missed(name, slot.label, print_, due_at, now, report)
@@ -172,9 +175,8 @@ class RunDue:
             for z in group:
                 due_at = schedule.instant_of(index, zone(z))
                 late = now - due_at > schedule.grace
-                if not self._claim_zone(
-                    occurrence_id, z, "missed" if late else "running", due_at, now
-                ):
+                state = "missed" if late else "running"
+                if not self._claim_zone(name, slot.label, occurrence_id, z, state, due_at, now):
                     continue
                 if late:
                     report.missed.append({"message": name, "occurrence": slot.label, "zone": z})
@@ -209,6 +211,8 @@ class RunDue:
 
     def _claim_zone(
         self,
+        name: str,
+        label: str,
         occurrence_id: int | None,
         name_of_zone: str,
         status: str,
@@ -217,9 +221,19 @@ class RunDue:
     ) -> bool:
         """Whether this run handles the zone for this occurrence: it inserted its row, or
         took it over from a run that died. A dry run only looks."""
+        if occurrence_id is None:  # a dry run records nothing: pending unless already handled
+            with read_transaction(self.engine) as conn:
+                existing = _occurrence_id(conn, name, label)
+                return existing is None or (
+                    conn.execute(
+                        select(occurrence_zones.c.zone).where(
+                            occurrence_zones.c.occurrence_id == existing,
+                            occurrence_zones.c.zone == name_of_zone,
+                        )
+                    ).first()
+                    is None
+                )
         with write_transaction(self.engine) as conn:
-            if occurrence_id is None:  # dry run: nothing recorded, pending unless closed
-                return True
             insert_ignoring_conflicts(
                 conn,
                 occurrence_zones,
@@ -285,6 +299,20 @@ class RunDue:
             "due_at": due_at,
             "started_at": now,
         }
+
+    def _before_last_run(self, name: str, label: str, due_at: datetime) -> bool:
+        """A slot the current schedule places at or before an occurrence already recorded
+        (under any version of the message) but that was never recorded itself: it belongs
+        to a schedule edited after that time."""
+        with read_transaction(self.engine) as conn:
+            last = conn.execute(
+                select(func.max(occurrences.c.due_at)).where(
+                    occurrences.c.message == name, occurrences.c.kind == "scheduled"
+                )
+            ).scalar()
+            if last is None or due_at > last:
+                return False
+            return _occurrence_id(conn, name, label) is None
 
     def _record_missed_before(
         self,
@@ -376,8 +404,9 @@ class RunDue:
                 select(deliveries.c.id)
                 .where(
                     deliveries.c.occurrence_id == occurrences.c.id,
-                    deliveries.c.status.in_(
-                        ("failed", "unknown") if self.retry_unknown else ("failed",)
+                    or_(
+                        and_(deliveries.c.status == "failed", deliveries.c.retryable.is_(True)),
+                        and_(deliveries.c.status == "unknown", literal(self.retry_unknown)),
                     ),
                     deliveries.c.attempts < MAX_ATTEMPTS,
                 )
@@ -435,7 +464,11 @@ class RunDue:
         if self.dry_run or not occurrence_id:
             return
         with write_transaction(self.engine) as conn:
-            finished = zones is None
+            assert self.run_id is not None
+            give_up(conn, send.key, self.run_id)
+            # Customers held back by --limit stay eligible: the occurrence stays open for
+            # the next run-due, which takes it over once this run's lease has ended.
+            finished = zones is None and not result.held
             values: dict[str, Any] = {"counts": result.counts()}
             if finished:
                 values.update(status="done", finished_at=now)

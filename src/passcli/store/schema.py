@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from passcli.store.types import UtcInstant, json_type
@@ -212,6 +213,9 @@ deliveries = Table(
     Column("address", String, nullable=False),
     Column("status", String, nullable=False),  # sending | sent | failed | unknown
     Column("attempts", Integer, nullable=False),
+    # A failed delivery is tried again by a later run only while this holds: a transient
+    # error (connection refused, SMTP 4xx, HTTP 429/5xx) and the customer still eligible.
+    Column("retryable", Boolean, nullable=False, server_default=false()),
     Column("run_id", String, ForeignKey("runs.id")),
     Column("provider_id", String),
     Column("error", Text),

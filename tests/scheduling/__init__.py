@@ -1,0 +1,1 @@
+"""Tests of passcli.scheduling: schedules, run-due, safety under concurrency and crashes."""
