@@ -10,12 +10,13 @@ the same question and the benchmark checks that they write the same bytes.
 from __future__ import annotations
 
 import csv
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
+
+import orjson
 
 from passcli.timeutil import local_date, start_of_local_day, to_epoch
 
@@ -169,10 +170,10 @@ def export(db_path: Path, segment: str, bounds: dict[str, object], out: Path) ->
     conn.execute("PRAGMA mmap_size = 1073741824")
     columns = ("id", "email", "phone", "first_name", "last_name")
     written = 0
-    dumps = json.dumps
-    with out.open("w", encoding="utf-8") as handle:
+    dumps = orjson.dumps
+    with out.open("wb") as handle:
         for row in conn.execute(MEMBERS.format(query=QUERIES[segment]), bounds):
-            handle.write(dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
+            handle.write(dumps(dict(zip(columns, row, strict=True))) + b"\n")
             written += 1
     conn.close()
     return written

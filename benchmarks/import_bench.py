@@ -25,10 +25,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="import into benchmarks/data/cN/project (replacing its store) and keep it, for "
+        "segments_bench.py and run_due_bench.py",
+    )
     args = parser.parse_args()
     data = data_dir(args.customers)
     with tempfile.TemporaryDirectory(prefix="passcli-import-bench-") as folder:
         project = Path(folder)
+        if args.keep:
+            project = data / "project"
+            project.mkdir(exist_ok=True)
+            for stale in project.glob("passcli.db*"):
+                stale.unlink()
         url = args.database_url or f"sqlite:///{project / 'passcli.db'}"
         env = {
             "PASSCLI_DATABASE_URL": url,

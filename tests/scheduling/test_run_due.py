@@ -708,12 +708,6 @@ def test_local_time_zone_more_than_grace_late_is_missed_for_that_zone_only(
     assert [m.to for m in world.transport.sent] == ["den@example.com", "none@example.com"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run_due.py RunDue._local_time only looks at each zone's latest occurrence "
-    "and never records the ones skipped while cron was stopped as missed (SPEC §6: the "
-    "earlier ones are recorded as missed), unlike _instant's _record_missed_before",
-)
 def test_cron_stopped_local_time_records_the_skipped_occurrences_as_missed(
     world: World,
 ) -> None:

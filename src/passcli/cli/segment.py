@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json as jsonlib
+import io
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
+import orjson
 import typer
 
 from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env
@@ -164,7 +165,7 @@ def export(
     now: NowOption = None,
 ) -> None:
     """Every member: id,email,phone,first_name,last_name, as CSV or JSON Lines."""
-    from passcli.segments.evaluate import member_ids, members_query, stream
+    from passcli.segments.evaluate import member_ids, members_query, raw_rows
     from passcli.store import read_transaction
 
     if format not in ("csv", "jsonl"):
@@ -173,27 +174,31 @@ def export(
     spec = _project(env)
     query = members_query(member_ids(spec.segments, name, env.now, env.settings.tz))
     with read_transaction(env.engine) as conn:
-        rows = stream(conn, query)
+        rows = raw_rows(conn, query)
         if output is None:
-            written = _write(sys.stdout, rows, format)
+            written = _write(sys.stdout.buffer, rows, format)
+            sys.stdout.flush()
         else:
             written = _write_atomically(output, rows, format)
     if output is not None:
         say(f"wrote {written} members of {name} to {output}")
 
 
-def _write(handle: IO[str], rows: Any, format: str) -> int:
+def _write(handle: IO[bytes], rows: Any, format: str) -> int:
+    """Members (tuples in MEMBER_COLUMNS order) as CSV or JSON Lines, as UTF-8 bytes."""
     written = 0
     if format == "csv":
-        writer = csv.writer(handle, lineterminator="\n")
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\n")
         writer.writerow(MEMBER_COLUMNS)
         for row in rows:
-            writer.writerow([row[c] for c in MEMBER_COLUMNS])
+            writer.writerow(row)
             written += 1
+        text.detach()
     else:
-        dumps = jsonlib.dumps
+        dumps = orjson.dumps
         for row in rows:
-            handle.write(dumps(row, ensure_ascii=False) + "\n")
+            handle.write(dumps(dict(zip(MEMBER_COLUMNS, row, strict=True))) + b"\n")
             written += 1
     return written
 
@@ -205,7 +210,7 @@ def _write_atomically(path: Path, rows: Any, format: str) -> int:
         raise UsageError(f"cannot write {path}: folder {folder} does not exist")
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") as handle:
             written = _write(handle, rows, format)
         os.replace(temp, path)
     except BaseException:

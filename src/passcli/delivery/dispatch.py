@@ -217,7 +217,9 @@ class Dispatcher:
         templates = MessageTemplates(spec)
         pass_name = self._pass_name(spec)
         members = members_query(self.segments, spec, now, self.tz)
-        query = candidates_query(members, name, spec, occurrence.send.key, now, zones)
+        query = candidates_query(
+            members, name, spec, occurrence.send.key, now, zones, self.retry_unknown
+        )
         attempted = 0
         with read_transaction(self.engine) as reader:
             rows = reader.execution_options(yield_per=BATCH).execute(query)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from passcli.delivery.base import Outgoing
-from passcli.delivery.mime import build_email
+from passcli.delivery.mime import build_email, email_bytes
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -28,7 +28,7 @@ class OutboxTransport:
         if message.channel == "email":
             email = build_email(message, self.sender)
             path = self.folder / "email" / f"{name}.eml"
-            _write_atomically(path, email.as_bytes())
+            _write_atomically(path, email_bytes(email))
             return str(email["Message-ID"])
         document = {"to": message.to, "body": message.body, "key": message.key}
         path = self.folder / "sms" / f"{name}.json"

@@ -10,10 +10,11 @@ import ssl
 from dataclasses import dataclass
 
 from passcli.delivery.base import Outgoing
-from passcli.delivery.mime import build_email
+from passcli.delivery.mime import build_email, email_bytes
 from passcli.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
+    UncertainDeliveryError,
 )
 
 
@@ -56,26 +57,49 @@ class SmtpTransport:
         return client
 
     def send(self, message: Outgoing) -> str:
+        """MAIL, RCPT and DATA by hand, to know how far a failure got: a connection lost
+        before DATA handed nothing over (reconnect and go on); one lost during DATA may have
+        delivered the message, and a second copy is worse than none (`unknown`)."""
         email = build_email(message, self.config.sender)
+        payload = email_bytes(email)
         for attempt in (1, 2):
             if self._client is None:
                 self._client = self._connect()
+            client = self._client
             try:
-                self._client.send_message(email)
-                return str(email["Message-ID"])
-            except smtplib.SMTPServerDisconnected as exc:
-                self._client = None  # dropped: reconnect once, then let the caller retry
-                if attempt == 2:
-                    raise TransientDeliveryError(f"SMTP connection dropped: {exc}") from exc
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = next(iter(exc.recipients.values()))
-                raise _by_code(code, reply) from exc
+                self._envelope(client, message.to)
             except smtplib.SMTPResponseException as exc:
                 raise _by_code(exc.smtp_code, exc.smtp_error) from exc
-            except (TimeoutError, OSError) as exc:
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._client = None
-                raise TransientDeliveryError(f"SMTP connection failed: {exc}") from exc
+                if attempt == 2:
+                    raise TransientDeliveryError(f"SMTP connection dropped: {exc}") from exc
+                continue
+            try:
+                code, reply = client.data(payload)
+            except smtplib.SMTPResponseException as exc:  # DATA itself refused: nothing sent
+                raise _by_code(exc.smtp_code, exc.smtp_error) from exc
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._client = None
+                raise UncertainDeliveryError(f"SMTP connection lost during DATA: {exc!r}") from exc
+            if code != 250:
+                raise _by_code(code, reply)
+            return str(email["Message-ID"])
         raise TransientDeliveryError("SMTP connection dropped")  # pragma: no cover
+
+    def _envelope(self, client: smtplib.SMTP, to: str) -> None:
+        client.ehlo_or_helo_if_needed()
+        for step, accepted in (("mail", (250,)), ("rcpt", (250, 251))):
+            if step == "mail":
+                code, reply = client.mail(self.config.sender)
+            else:
+                code, reply = client.rcpt(to)
+            if code not in accepted:
+                try:
+                    client.rset()
+                except (smtplib.SMTPException, OSError):
+                    self._client = None
+                raise smtplib.SMTPResponseException(code, reply)
 
     def close(self) -> None:
         if self._client is not None:

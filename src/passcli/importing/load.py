@@ -106,11 +106,16 @@ def _bulk_pragmas(conn: Connection) -> Iterator[None]:
         yield
         return
     previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
     conn.exec_driver_sql(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+    # Pages read through mmap count in the process's memory: an import reads its way through
+    # whole indexes, and its own cache already holds what it needs.
+    conn.exec_driver_sql("PRAGMA mmap_size = 0")
     try:
         yield
     finally:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(previous or -2000)}")
+        conn.exec_driver_sql(f"PRAGMA mmap_size = {int(mapped or 0)}")
 
 
 def defer_indexes(conn: Connection, tables: tuple[Table, ...]) -> list[Table]:

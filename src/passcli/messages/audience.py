@@ -59,6 +59,7 @@ def candidates_query(
     send_key: str,
     now: datetime,
     zones: ZoneFilter | None = None,
+    retry_unknown: bool = False,
 ) -> Select[Any]:
     """Every member with the columns `decide` and the templates need, in customer-id order.
 
@@ -87,6 +88,17 @@ def candidates_query(
         c.sms_consent_source,
         c.attributes,
         (already if message.once_per_customer else literal(False)).label("already_sent"),
+        # This very occurrence reached them already (an earlier, limited or crashed run):
+        # known before --limit counts, so a limited run always makes progress.
+        exists()
+        .where(
+            deliveries.c.send_key == send_key,
+            deliveries.c.recipient == c.id,
+            deliveries.c.status.in_(
+                [s for s in RECEIVED if not (retry_unknown and s == "unknown")]
+            ),
+        )
+        .label("in_this_occurrence"),
     ]
     if message.pass_ is not None:
         now_s = to_epoch(now)
@@ -155,7 +167,7 @@ def decide(row: Any, message: MessageSpec) -> Decision:
         channel = "email"
     if problem is not None:
         return Decision(None, problem)
-    if row.already_sent:
+    if row.already_sent or getattr(row, "in_this_occurrence", False):
         return Decision(None, "already_sent")
     return Decision(channel, None)
 

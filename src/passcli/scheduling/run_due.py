@@ -162,11 +162,27 @@ class RunDue:
         """Each zone is due at the wall time there; the first run-due at or after it sends
         to that zone's members (or records the zone as missed when it is too late)."""
         print_ = fingerprint(spec)
+        last_by_zone = self._last_local(name, print_)
         groups: dict[int, list[str]] = {}
         for name_of_zone in zones:
             index = schedule.latest_index_at(now, zone(name_of_zone))
-            if index is not None:
-                groups.setdefault(index, []).append(name_of_zone)
+            if index is None:
+                continue
+            groups.setdefault(index, []).append(name_of_zone)
+            last = last_by_zone.get(name_of_zone)
+            if last is not None:  # coalesce: what cron missed there since is recorded missed
+                where = zone(name_of_zone)
+                before = schedule.instant_of(index, where) - timedelta(seconds=1)
+                earlier = list(schedule.between(last, before, where))
+                for slot in earlier[-MAX_MISSED_RECORDED:]:
+                    due = schedule.instant_of(slot.index, where)
+                    occurrence_id = self._open_local(name, slot.label, print_, due, now)
+                    if self._claim_zone(
+                        name, slot.label, occurrence_id, name_of_zone, "missed", due, now
+                    ):
+                        report.missed.append(
+                            {"message": name, "occurrence": slot.label, "zone": name_of_zone}
+                        )
         for index, group in sorted(groups.items()):
             slot = schedule.slot(index)
             first_due = min(schedule.instant_of(index, zone(z)) for z in group)
@@ -187,6 +203,17 @@ class RunDue:
             filter_ = ZoneFilter(tuple(sendable), self.org_zone)
             self._dispatch(name, spec, slot.label, occurrence_id, print_, now, report, filter_)
             self._finish_zones(occurrence_id, sendable)
+
+    def _last_local(self, name: str, print_: str) -> dict[str, datetime]:
+        """Per zone, when this version of a local-time message was last due there."""
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(occurrence_zones.c.zone, func.max(occurrence_zones.c.due_at))
+                .join(occurrences, occurrences.c.id == occurrence_zones.c.occurrence_id)
+                .where(occurrences.c.message == name, occurrences.c.fingerprint == print_)
+                .group_by(occurrence_zones.c.zone)
+            ).all()
+        return {str(z): due for z, due in rows if due is not None}
 
     def _customer_zones(self) -> list[str]:
         """Every zone a customer is due in: their own, or the organisation's."""
