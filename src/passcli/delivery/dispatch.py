@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
@@ -37,7 +37,7 @@ from passcli.messages.audience import (
 from passcli.messages.render import RenderError, Template
 from passcli.messages.spec import MessageSpec
 from passcli.segments.spec import SegmentSpec
-from passcli.store.engine import read_transaction, write_transaction
+from passcli.store.engine import read_transaction, writer
 from passcli.store.schema import consent_changes, customers, items
 from passcli.timeutil import from_epoch, iso_utc, local_date
 
@@ -290,11 +290,14 @@ class Dispatcher:
     ) -> None:
         """Claim, send and record in chunks of RECORD_EVERY: a crash leaves at most one
         chunk `sending` (then `unknown`), whether its messages went out or not."""
-        for start in range(0, len(ready), RECORD_EVERY):
-            self._send_chunk(ready[start : start + RECORD_EVERY], occurrence, now, report)
+        with writer(self.engine) as conn:
+            for start in range(0, len(ready), RECORD_EVERY):
+                chunk = ready[start : start + RECORD_EVERY]
+                self._send_chunk(conn, chunk, occurrence, now, report)
 
     def _send_chunk(
         self,
+        conn: Connection,
         ready: list[tuple[Any, Decision, Rendered]],
         occurrence: Occurrence,
         now: datetime,
@@ -310,7 +313,7 @@ class Dispatcher:
             )
             for row, decision, _ in ready
         ]
-        with write_transaction(self.engine) as conn:
+        with conn.begin():
             claimed = claim(conn, occurrence.send, claims, self.run_id, now, self.retry_unknown)
         outcomes: list[Outcome] = []
         carrier_stops: list[str] = []
@@ -335,7 +338,7 @@ class Dispatcher:
             )
             # One commit: the previous outcomes, and this delivery's move to `sending`. A crash
             # after it leaves exactly this delivery `unknown`.
-            if not self._record(outcomes, carrier_stops, now, start=delivery_id):
+            if not self._record(conn, outcomes, carrier_stops, now, start=delivery_id):
                 continue  # released meanwhile (this run was presumed dead): not ours now
             outcomes, carrier_stops = [], []
             try:
@@ -361,10 +364,11 @@ class Dispatcher:
             outcomes.append(Outcome(delivery_id, "sent", provider_id=provider_id))
             report.sent[item.channel] += 1
             report.add(Recipient(row.id, item.channel, item.address, "sent"))
-        self._record(outcomes, carrier_stops, now)
+        self._record(conn, outcomes, carrier_stops, now)
 
     def _record(
         self,
+        conn: Connection,
         outcomes: list[Outcome],
         carrier_stops: list[str],
         now: datetime,
@@ -375,7 +379,7 @@ class Dispatcher:
         if not outcomes and not carrier_stops and start is None:
             return True
         assert self.run_id is not None
-        with write_transaction(self.engine) as conn:
+        with conn.begin():
             record(conn, outcomes, now, self.run_id)
             for customer_id in carrier_stops:
                 mark_carrier_unsubscribed(conn, customer_id, now)

@@ -95,6 +95,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def writer(engine: Engine) -> Iterator[Connection]:
+    """A connection for many short write transactions (`with conn.begin():` each), without
+    a pool checkout per transaction: the ledger writes one per delivery."""
+    with _translated(engine), engine.connect() as conn:
+        yield conn.execution_options(**{WRITE_OPTION: True})
+
+
+@contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction: one consistent snapshot of the store."""
     with _translated(engine), engine.connect() as conn, conn.begin():

@@ -98,8 +98,8 @@ purchases = Table(
     Column("expires_at", UtcInstant),
     Column("status", String, nullable=False),
     Column("amount", Float),
-    # pass-participants, prize holders
-    Index("ix_purchases_item_customer", "item", "customer_id"),
+    # pass-participants, prize holders; purchased_at because purchases after now do not count
+    Index("ix_purchases_item_customer", "item", "customer_id", "purchased_at"),
     # days_since_purchase: a range on purchased_at
     Index(
         "ix_purchases_item_purchased",
@@ -110,7 +110,14 @@ purchases = Table(
         "customer_id",
     ),
     # expiration, active holders
-    Index("ix_purchases_item_status_expires", "item", "status", "expires_at", "customer_id"),
+    Index(
+        "ix_purchases_item_status_expires",
+        "item",
+        "status",
+        "expires_at",
+        "customer_id",
+        "purchased_at",
+    ),
     # customer show, pass variables of one customer
     Index("ix_purchases_customer", "customer_id", "purchased_at"),
 )
