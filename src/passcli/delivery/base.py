@@ -34,6 +34,12 @@ class Outgoing:
 
 
 class Transport(Protocol):
+    """`idempotent`: sending the same Outgoing (same key) twice delivers it once (the outbox
+    rewrites one file). Such a transport's deliveries may turn `sending` a chunk at a time;
+    any other's turn `sending` one by one, right before each call."""
+
+    idempotent: bool
+
     def send(self, message: Outgoing) -> str: ...
 
     def close(self) -> None: ...

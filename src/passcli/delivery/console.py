@@ -9,6 +9,8 @@ from passcli.delivery.base import Outgoing
 
 
 class ConsoleTransport:
+    idempotent = False
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 

@@ -17,7 +17,15 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
-from passcli.delivery.ledger import Claim, Outcome, SendKey, claim, record, start_sending
+from passcli.delivery.ledger import (
+    Claim,
+    Outcome,
+    SendKey,
+    claim,
+    record,
+    start_sending,
+    start_sending_many,
+)
 from passcli.delivery.spool import Spool
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
 from passcli.delivery.unsubscribe import Claims, make_token, unsubscribe_link
@@ -315,6 +323,14 @@ class Dispatcher:
         ]
         with conn.begin():
             claimed = claim(conn, occurrence.send, claims, self.run_id, now, self.retry_unknown)
+            # Idempotent transports (the outbox) start the whole chunk at once.
+            batchable = [
+                claimed.owned[item.recipient]
+                for item in claims
+                if item.recipient in claimed.owned
+                and getattr(self.transports.get(item.channel), "idempotent", False)
+            ]
+            started = start_sending_many(conn, batchable, self.run_id, now)
         outcomes: list[Outcome] = []
         carrier_stops: list[str] = []
         for (row, _, rendered), item in zip(ready, claims, strict=True):
@@ -336,11 +352,15 @@ class Dispatcher:
                 html=rendered.html,
                 unsubscribe_url=self._one_click_link(row.id, item, occurrence),
             )
-            # One commit: the previous outcomes, and this delivery's move to `sending`. A crash
-            # after it leaves exactly this delivery `unknown`.
-            if not self._record(conn, outcomes, carrier_stops, now, start=delivery_id):
-                continue  # released meanwhile (this run was presumed dead): not ours now
-            outcomes, carrier_stops = [], []
+            if delivery_id in batchable:
+                if delivery_id not in started:
+                    continue  # released meanwhile (this run was presumed dead): not ours now
+            else:
+                # One commit: the previous outcomes, and this delivery's move to `sending`. A
+                # crash after it leaves exactly this delivery `unknown`.
+                if not self._record(conn, outcomes, carrier_stops, now, start=delivery_id):
+                    continue  # released meanwhile: not ours now
+                outcomes, carrier_stops = [], []
             try:
                 provider_id = send_with_retries(
                     self.transports.get(item.channel), outgoing, self.sleep

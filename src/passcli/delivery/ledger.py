@@ -97,6 +97,32 @@ def _prepared(conn: Connection, name: str, build: Callable[[], Any]) -> _Prepare
     return _PREPARED[key]
 
 
+def start_sending_many(
+    conn: Connection, delivery_ids: Sequence[int], run_id: str, now: datetime
+) -> set[int]:
+    """queued -> sending for several deliveries at once (idempotent transports only); the
+    ids this run still owned."""
+    if not delivery_ids:
+        return set()
+    conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(list(delivery_ids)),
+            deliveries.c.run_id == run_id,
+            deliveries.c.status == "queued",
+        )
+        .values(status="sending", updated_at=now)
+    )
+    found = conn.execute(
+        select(deliveries.c.id).where(
+            deliveries.c.id.in_(list(delivery_ids)),
+            deliveries.c.run_id == run_id,
+            deliveries.c.status == "sending",
+        )
+    ).scalars()
+    return {int(i) for i in found}
+
+
 def start_sending(conn: Connection, delivery_id: int, run_id: str, now: datetime) -> bool:
     """queued -> sending, committed by the caller just before the transport is called: a
     crash from here on leaves this one delivery `unknown`, and no other."""

@@ -19,6 +19,8 @@ SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class OutboxTransport:
+    idempotent = True
+
     def __init__(self, folder: Path, sender: str) -> None:
         self.folder = folder
         self.sender = sender

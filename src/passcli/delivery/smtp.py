@@ -30,6 +30,8 @@ class SmtpConfig:
 
 
 class SmtpTransport:
+    idempotent = False
+
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._client: smtplib.SMTP | None = None

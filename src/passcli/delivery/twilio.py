@@ -39,6 +39,8 @@ class TwilioConfig:
 
 
 class TwilioTransport:
+    idempotent = False
+
     def __init__(self, config: TwilioConfig, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.client = httpx.Client(

@@ -118,8 +118,17 @@ purchases = Table(
         "customer_id",
         "purchased_at",
     ),
-    # customer show, pass variables of one customer
-    Index("ix_purchases_customer", "customer_id", "purchased_at"),
+    # one customer's purchases: customer show, pass variables in messages, holding checks.
+    # Its equality columns lead, so SQLite picks it for per-customer probes even before
+    # ANALYZE (with fewer, it preferred scanning ix_purchases_item_status_expires).
+    Index(
+        "ix_purchases_customer",
+        "customer_id",
+        "item",
+        "status",
+        "expires_at",
+        "purchased_at",
+    ),
 )
 
 redemptions = Table(
