@@ -537,11 +537,6 @@ def test_permanent_failure_is_recorded_and_the_run_goes_on(world: World) -> None
     assert pairs(failed, "recipient", "error") == [("a", "SMTP 550: no such user a@example.com")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run_due.py RunDue._claim_zone returns False for a zone whose status is "
-    "'done', so transiently failed deliveries of local-time occurrences are never retried",
-)
 def test_transiently_failed_local_time_delivery_is_retried_by_the_next_run(
     world: World,
 ) -> None:

@@ -283,6 +283,21 @@ class RunDue:
             ).one()
             if row.run_id == self.run_id:
                 return True
+            if row.status == "done" and status == "running":
+                # Done, but with transient failures there to retry (within the grace, since
+                # the zone is not late): take it again, as ordinary occurrences are.
+                if not self._retries_in_zone(conn, name, label, name_of_zone):
+                    return False
+                reopened = conn.execute(
+                    update(occurrence_zones)
+                    .where(
+                        occurrence_zones.c.occurrence_id == occurrence_id,
+                        occurrence_zones.c.zone == name_of_zone,
+                        occurrence_zones.c.status == "done",
+                    )
+                    .values(run_id=self.run_id, status="running", at=now)
+                )
+                return reopened.rowcount == 1
             if row.status != "running":
                 return False
             taken = conn.execute(
@@ -296,6 +311,24 @@ class RunDue:
                 .values(run_id=self.run_id, status=status, at=now)
             )
             return taken.rowcount == 1
+
+    def _retries_in_zone(self, conn: Connection, name: str, label: str, name_of_zone: str) -> bool:
+        """Transiently failed deliveries of this occurrence to customers in this zone, with
+        attempts left."""
+        c = customers.c
+        found = conn.execute(
+            select(deliveries.c.id)
+            .join(customers, c.id == deliveries.c.customer_id)
+            .where(
+                deliveries.c.send_key == scheduled_key(name, label),
+                deliveries.c.status == "failed",
+                deliveries.c.retryable.is_(True),
+                deliveries.c.attempts < MAX_ATTEMPTS,
+                func.coalesce(c.timezone, self.org_zone) == name_of_zone,
+            )
+            .limit(1)
+        ).first()
+        return found is not None
 
     def _finish_zones(self, occurrence_id: int | None, names: list[str]) -> None:
         if occurrence_id is None:
@@ -467,7 +500,7 @@ class RunDue:
         zones: ZoneFilter | None,
     ) -> None:
         send = SendKey(
-            key=f"scheduled:{name}:{label}",
+            key=scheduled_key(name, label),
             kind="message",
             message=name,
             occurrence_id=occurrence_id or None,
@@ -502,6 +535,11 @@ class RunDue:
             conn.execute(
                 update(occurrences).where(occurrences.c.id == occurrence_id).values(values)
             )
+
+
+def scheduled_key(name: str, label: str) -> str:
+    """The ledger's send key of a scheduled occurrence."""
+    return f"scheduled:{name}:{label}"
 
 
 def _occurrence_id(conn: Connection, name: str, label: str) -> int | None:
