@@ -9,20 +9,16 @@ from sqlalchemy import Connection, func, select
 
 from passcli.delivery.log import LOG_COLUMNS, delivery_log
 from passcli.errors import NotFoundError
-from passcli.store.schema import customers, events, items, purchases, redemptions
-
-PROFILE_FIELDS = (
-    "id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "timezone",
-    "created_at",
-    "email_opt_in",
-    "sms_opt_in",
-    "attributes",
+from passcli.store.schema import (
+    CUSTOMER_FIELDS,
+    customers,
+    events,
+    items,
+    purchases,
+    redemptions,
 )
+
+PROFILE_FIELDS = (*CUSTOMER_FIELDS, "attributes")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy import Engine
@@ -18,6 +18,9 @@ from passcli.branding import Branding
 from passcli.errors import UsageError
 from passcli.settings import Settings, load_settings
 from passcli.timeutil import InvalidTimestamp, parse_instant
+
+if TYPE_CHECKING:
+    from passcli.project import Project
 
 ProjectOption = Annotated[
     Path | None,
@@ -57,6 +60,16 @@ class Env:
     now: datetime
     json: bool = False
     _engine: Engine | None = field(default=None, repr=False)
+
+    def project(self) -> Project:
+        """The project's files, checked; item names against the store's items."""
+        from passcli.project import require_project
+        from passcli.segments.evaluate import known_items
+        from passcli.store import read_transaction
+
+        with read_transaction(self.engine) as conn:
+            items = known_items(conn)
+        return require_project(self.settings.project_dir, items)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -27,16 +28,6 @@ def register(root: typer.Typer) -> None:
     root.command("send")(send)
     root.command("log")(log)
     root.command("unsubscribe")(unsubscribe)
-
-
-def _project(env: Env) -> Project:
-    from passcli.project import require_project
-    from passcli.segments.evaluate import known_items
-    from passcli.store import read_transaction
-
-    with read_transaction(env.engine) as conn:
-        items = known_items(conn)
-    return require_project(env.settings.project_dir, items)
 
 
 def _message_names(env: Env) -> set[str]:
@@ -68,7 +59,7 @@ def list_messages(
 ) -> None:
     """Each message: title, channel, segments and schedule."""
     env = make_env(ctx, project, now, json)
-    spec = _project(env)
+    spec = env.project()
     if json:
         print_json(
             {
@@ -108,7 +99,7 @@ def preview(
     from passcli.store import read_transaction
 
     env = make_env(ctx, project, now, json)
-    spec = _project(env)
+    spec = env.project()
     message = spec.messages.get(name)
     if message is None:
         raise UsageError(f"unknown message {name!r}")
@@ -152,11 +143,8 @@ def send(
     Asks before a real send on a terminal; without a terminal, --yes is required.
     Exit 1 when a delivery failed.
     """
-    from passcli.delivery.manual import send_now
-    from passcli.delivery.transports import Transports
-
     env = make_env(ctx, project, now, json)
-    spec = _project(env)
+    spec = env.project()
     if name not in spec.messages:
         raise UsageError(f"unknown message {name!r}")
     if not dry_run and not yes:
@@ -172,23 +160,45 @@ def send(
         disable=not err.is_terminal or json,
     ) as bar:
         task = bar.add_task(f"sending {name}", total=None)
-        report = send_now(
-            env.engine,
+        report = send_with_settings(
+            env,
             spec,
             name,
-            now=env.now,
-            tz=env.settings.tz,
-            branding=env.branding,
-            transports=Transports.from_settings(env.settings),
-            wall_clock=wall_clock,
-            sleep=time.sleep,
-            dry_run=dry_run,
-            limit=limit,
+            dry_run,
+            limit,
             progress=lambda done: bar.update(task, description=f"{name}: {done} processed"),
         )
     show_report(report, json)
     if report.failed:
         raise typer.Exit(1)
+
+
+def send_with_settings(
+    env: Env,
+    project: Project,
+    name: str,
+    dry_run: bool,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SendReport:
+    """`send_now` with the transports, branding and clocks the settings give."""
+    from passcli.delivery.manual import send_now
+    from passcli.delivery.transports import Transports
+
+    return send_now(
+        env.engine,
+        project,
+        name,
+        now=env.now,
+        tz=env.settings.tz,
+        branding=env.branding,
+        transports=Transports.from_settings(env.settings),
+        wall_clock=wall_clock,
+        sleep=time.sleep,
+        dry_run=dry_run,
+        limit=limit,
+        progress=progress,
+    )
 
 
 def show_report(report: SendReport, json: bool) -> None:

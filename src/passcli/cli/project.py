@@ -100,29 +100,13 @@ def demo(
 
 def _dry_runs(ctx: typer.Context, directory: Path, now: str | None) -> list[str]:
     """One line per message: who a send now would reach, and why the others would not."""
-    import time
-
-    from passcli.cli.context import wall_clock
-    from passcli.delivery.manual import send_now
-    from passcli.delivery.transports import Transports
-    from passcli.project import require_project
+    from passcli.cli.message import send_with_settings
 
     env = make_env(ctx, directory, now)
-    spec = require_project(directory)
+    spec = env.project()
     lines = []
     for name in spec.messages:
-        report = send_now(
-            env.engine,
-            spec,
-            name,
-            now=env.now,
-            tz=env.settings.tz,
-            branding=env.branding,
-            transports=Transports.from_settings(env.settings),
-            wall_clock=wall_clock,
-            sleep=time.sleep,
-            dry_run=True,
-        )
+        report = send_with_settings(env, spec, name, dry_run=True)
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
         lines.append(
             f"{name}: audience {report.audience}, would send {report.sent['email']} email and "

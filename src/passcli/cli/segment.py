@@ -13,13 +13,13 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env
+from passcli.cli.context import JsonOption, NowOption, ProjectOption, make_env
 from passcli.cli.output import out, print_json, say, table
 from passcli.errors import UsageError
 from passcli.timeutil import iso_utc
 
 if TYPE_CHECKING:
-    from passcli.project import Project
+    pass
 
 # The export's columns (segments.evaluate.MEMBER_COLUMNS, named here to keep start-up light).
 MEMBER_COLUMNS = ("id", "email", "phone", "first_name", "last_name")
@@ -70,16 +70,6 @@ def validate(
         raise typer.Exit(2)
 
 
-def _project(env: Env) -> Project:
-    from passcli.project import require_project
-    from passcli.segments.evaluate import known_items
-    from passcli.store import read_transaction
-
-    with read_transaction(env.engine) as conn:
-        items = known_items(conn)
-    return require_project(env.settings.project_dir, items)
-
-
 @app.command("list")
 def list_segments(
     ctx: typer.Context,
@@ -92,7 +82,7 @@ def list_segments(
     from passcli.store import read_transaction
 
     env = make_env(ctx, project, now, json)
-    spec = _project(env)
+    spec = env.project()
     tz = env.settings.tz
     with read_transaction(env.engine) as conn:
         sizes = {
@@ -133,7 +123,7 @@ def preview(
     from passcli.store import read_transaction
 
     env = make_env(ctx, project, now, json)
-    spec = _project(env)
+    spec = env.project()
     ids = member_ids(spec.segments, name, env.now, env.settings.tz)
     shown = limit if limit is not None or json else PREVIEW_ROWS
     with read_transaction(env.engine) as conn:
@@ -171,7 +161,7 @@ def export(
     if format not in ("csv", "jsonl"):
         raise UsageError(f"--format must be csv or jsonl, not {format!r}")
     env = make_env(ctx, project, now)
-    spec = _project(env)
+    spec = env.project()
     query = members_query(member_ids(spec.segments, name, env.now, env.settings.tz))
     with read_transaction(env.engine) as conn:
         rows = raw_rows(conn, query)

@@ -14,21 +14,12 @@ from typing import Any
 
 from passcli.importing import fields as f
 from passcli.importing.fields import FieldError
+from passcli.store.schema import CUSTOMER_FIELDS
 
 ITEM_KINDS = ("pass", "prize", "membership", "ticket", "product")
 PURCHASE_STATUSES = ("active", "cancelled", "refunded")
 
-CUSTOMER_COLUMNS = (
-    "id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "timezone",
-    "created_at",
-    "email_opt_in",
-    "sms_opt_in",
-)
+CUSTOMER_COLUMNS = CUSTOMER_FIELDS
 # identify traits (Segment spec, camelCase) -> customer columns
 TRAIT_COLUMNS = {
     "email": "email",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from passcli.segments.comparisons import Comparison, Spec, Window
+from passcli.store.schema import CUSTOMER_FIELDS
 from passcli.yamlpos import YamlPath, did_you_mean
 
 PassStatus = Literal["active", "expired", "all"]
@@ -127,17 +128,7 @@ class Event(Spec):
         return agg.as_comparison()
 
 
-BUILTIN_ATTRIBUTES = (
-    "id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "timezone",
-    "created_at",
-    "email_opt_in",
-    "sms_opt_in",
-)
+BUILTIN_ATTRIBUTES = CUSTOMER_FIELDS
 AttributeOp = Literal[
     "equals", "not_equals", "in", "contains", "exists", "not_exists", "greater_than", "less_than"
 ]

@@ -43,6 +43,20 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # An autoincrementing 64-bit key; SQLite only autoincrements INTEGER PRIMARY KEY (the rowid).
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
+# The customer's own fields (besides `attributes`): import columns, built-in segment
+# attributes, and what `customer show` lists.
+CUSTOMER_FIELDS = (
+    "id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "timezone",
+    "created_at",
+    "email_opt_in",
+    "sms_opt_in",
+)
+
 customers = Table(
     "customers",
     metadata,
