@@ -73,7 +73,7 @@ def wrong_key():
 
 def signed_garbage():
     # Correctly signed, but the payload is not the claims passcli writes.
-    from passcli.delivery.unsubscribe import _signature
+    from passcli.messages.tokens import _signature
 
     payload = b64(b'{"customer": "c1"}')
     return f"v1.{payload}.{_signature(KEY, f'v1.{payload}')}"

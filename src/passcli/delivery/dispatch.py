@@ -42,18 +42,18 @@ from passcli.messages.audience import (
     members_query,
     valid_address,
 )
-from passcli.messages.render import RenderError, Template
+from passcli.messages.compose import MessageTemplates, Rendered, template_variables
+from passcli.messages.render import RenderError
 from passcli.messages.spec import MessageSpec
 from passcli.segments.spec import SegmentSpec
 from passcli.store.engine import read_transaction, writer
 from passcli.store.schema import consent_changes, customers, items
-from passcli.timeutil import from_epoch, iso_utc, local_date
+from passcli.timeutil import iso_utc
 
 BATCH = 500
 # Deliveries are claimed, sent and recorded RECORD_EVERY at a time: after a crash, at most
 # that many are left `unknown` (a duplicate is worse than a miss, so they are not resent).
 RECORD_EVERY = 25
-PREVIEW_TOKEN = "preview-unsigned"
 
 
 @dataclass(frozen=True)
@@ -109,86 +109,6 @@ class SendReport:
         del document["recipients"]
         document["at"] = iso_utc(self.at)
         return document
-
-
-@dataclass(frozen=True)
-class Rendered:
-    subject: str | None
-    body: str
-    html: str | None
-
-
-class MessageTemplates:
-    """A message's templates, compiled once per send."""
-
-    def __init__(self, spec: MessageSpec) -> None:
-        self.subject = Template(spec.subject) if spec.subject else None
-        self.header = Template(spec.header) if spec.header else None
-        self.body = Template(spec.body)
-        self.html = Template(spec.html, html=True) if spec.html else None
-        self.sms = Template(spec.sms_text())
-
-    def render(self, channel: str, variables: dict[str, Any]) -> Rendered:
-        if channel == "sms":
-            return Rendered(None, self.sms.render(variables), None)
-        body = self.body.render(variables)
-        if self.header is not None:
-            body = f"{self.header.render(variables)}\n\n{body}"
-        # One line, whatever the customer's data holds: a CR or LF in a header would let a
-        # first name write headers of its own.
-        subject = " ".join(self.subject.render(variables).split()) if self.subject else None
-        html = self.html.render(variables) if self.html else None
-        return Rendered(subject, body, html)
-
-
-def template_variables(
-    row: Any,
-    channel: str,
-    branding: Branding,
-    send_key: str | None,
-    pass_name: str | None,
-    now: datetime,
-    tz: tzinfo,
-) -> dict[str, Any]:
-    """Every variable of SPEC §4 for one customer."""
-    if branding.secret_key:
-        token = make_token(branding.secret_key, Claims(row.id, channel, send_key))
-    else:
-        token = PREVIEW_TOKEN
-    variables: dict[str, Any] = {
-        "customerFirstName": row.first_name,
-        "customerLastName": row.last_name,
-        "customerEmail": row.email,
-        "customerPhone": row.phone,
-        "customerId": row.id,
-        "dashboardUrl": branding.dashboard_url.replace("{customer_id}", row.id),
-        "unsubscribeLink": unsubscribe_link(branding.unsubscribe_url, token),
-        "organizationName": branding.org_name,
-        "customer": {
-            "id": row.id,
-            "email": row.email,
-            "phone": row.phone,
-            "first_name": row.first_name,
-            "last_name": row.last_name,
-            "timezone": row.timezone,
-            "attributes": dict(row.attributes or {}),
-        },
-    }
-    if pass_name is not None:
-        expiry = row.pass_expiry
-        expires_on = None
-        days = None
-        if expiry is not None and not row.pass_forever:
-            expires = from_epoch(int(expiry)) if isinstance(expiry, int) else expiry
-            expires_on = local_date(expires, tz)
-            days = (expires_on - local_date(now, tz)).days
-        variables.update(
-            passName=pass_name,
-            passExpiresOn=expires_on.isoformat() if expires_on else None,
-            daysUntilExpiration=days,
-            pointsEarned=int(row.points or 0),
-        )
-    return variables
 
 
 @dataclass

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, literal, select
 
 from passcli.branding import Branding
-from passcli.delivery.dispatch import MessageTemplates, template_variables
 from passcli.errors import NotFoundError
 from passcli.messages.audience import candidates_query, decide, members_query
+from passcli.messages.compose import MessageTemplates, template_variables
 from passcli.messages.render import RenderError
 from passcli.messages.sms import SmsSize, sms_size
 from passcli.messages.spec import MessageSpec
