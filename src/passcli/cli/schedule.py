@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env, wall_clock
+from passcli.cli.context import (
+    Env,
+    Globals,
+    JsonOption,
+    NowOption,
+    ProjectOption,
+    make_env,
+    wall_clock,
+)
 from passcli.cli.output import err, out, print_json, say, table
 from passcli.errors import PasscliError
 
@@ -157,6 +166,12 @@ def schedule(
     )
 
 
+def _project_of(ctx: typer.Context) -> Path | None:
+    """--project given before the subcommand, if any."""
+    root = ctx.find_root().obj
+    return root.project if isinstance(root, Globals) else None
+
+
 def scheduler(
     ctx: typer.Context,
     interval: Annotated[int, typer.Option("--interval", min=1, help="Seconds between runs.")] = 60,
@@ -170,8 +185,11 @@ def scheduler(
     from passcli.scheduling.scheduler import run_forever
 
     def job() -> None:
+        # No click context per run: each run's store is closed here, not at process exit
+        # (which would keep one connection pool per minute alive for the process's life).
+        env = None
         try:
-            env = make_env(ctx, project, None, False, clock=True)
+            env = make_env(None, project or _project_of(ctx), None, False, clock=True)
             report = _run(env, False, False, None)
             sent = sum(sum(r.sent.values()) for r in report.runs)
             err.print(
@@ -179,6 +197,9 @@ def scheduler(
             )
         except PasscliError as exc:  # one bad minute must not stop the scheduler
             err.print(f"run-due failed: {exc}")
+        finally:
+            if env is not None:
+                env.close()
 
     say(f"passcli scheduler: run-due every {interval} s; Ctrl-C to stop")
     run_forever(job, wall_clock(), interval)
