@@ -1,27 +1,27 @@
-"""The delivery ledger (SPEC §6): one row per (send key, recipient), sending -> sent/failed,
-stale sending rows -> unknown, and what may be claimed again."""
+"""The delivery ledger (SPEC §6): one row per (send key, recipient), pending -> queued ->
+sending -> sent/failed, stale sending rows -> unknown, and what may be planned again."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from passcli.delivery.lease import Lease
 from passcli.delivery.ledger import (
     LEASE_SECONDS,
     MAX_ATTEMPTS,
-    Claim,
-    Lease,
     Outcome,
     SendKey,
-    claim,
     expire_stale,
     record,
     start_sending,
 )
+from passcli.delivery.queue import Content, Planned, claim_batch, plan
 from passcli.store import make_engine, read_transaction, write_transaction
 from passcli.store.schema import customers, deliveries, runs
 
@@ -65,18 +65,25 @@ def start_run(engine, run_id, heartbeat=WALL, finished=None):
 
 
 def items(*ids, channel="email"):
-    return [Claim(i, i, channel, f"{i}@example.com") for i in ids]
+    return [Planned(i, i, channel, f"{i}@example.com", Content(f"Hi {i}", "Hello")) for i in ids]
+
+
+@dataclass(frozen=True)
+class Taken:
+    owned: dict[str, int]  # recipient -> delivery id this run claimed
+    held: dict[str, str]  # recipient -> status of a row the plan left alone
 
 
 def take(engine, run_id, *ids, send=SEND, retry_unknown=False, start=True):
-    """Claim (as the dispatcher does), then move each owned row to `sending` as it would
-    right before calling the transport (unless start=False)."""
+    """Plan and claim (as a dispatcher and its courier do), then move each claimed row to
+    `sending` as the courier would right before calling the transport (unless start=False)."""
     with write_transaction(engine) as conn:
-        claimed = claim(conn, send, items(*ids), run_id, NOW, retry_unknown=retry_unknown)
+        planned = plan(conn, send, items(*ids), NOW, retry_unknown=retry_unknown)
+        claimed = claim_batch(conn, send.key, run_id, NOW, size=1000)
         if start:
-            for delivery_id in claimed.owned.values():
-                assert start_sending(conn, delivery_id, run_id, NOW)
-        return claimed
+            for delivery in claimed:
+                assert start_sending(conn, delivery.id, run_id, NOW)
+        return Taken({c.recipient: c.id for c in claimed}, planned.held)
 
 
 def finish(engine, outcomes, run_id="run-a"):
@@ -111,6 +118,28 @@ def test_a_claim_commits_sending_rows_owned_by_the_run(ledger):
         "m",
         "c1@example.com",
     )
+    assert Content.loads(found["c1"].payload) == Content("Hi c1", "Hello")
+
+
+def test_planned_rows_wait_pending_until_a_run_claims_them(ledger):
+    with write_transaction(ledger) as conn:
+        planned = plan(conn, SEND, items("c1", "c2"), NOW)
+    assert (planned.pending, planned.held) == (2, {})
+    found = rows(ledger)
+    assert {k: (r.status, r.run_id, r.attempts) for k, r in found.items()} == {
+        "c1": ("pending", None, 0),
+        "c2": ("pending", None, 0),
+    }
+    start_run(ledger, "run-a")
+    with write_transaction(ledger) as conn:
+        first = claim_batch(conn, SEND.key, "run-a", NOW, size=1)
+        second = claim_batch(conn, SEND.key, "run-a", NOW, size=5)
+        third = claim_batch(conn, SEND.key, "run-a", NOW, size=5)
+    assert [c.recipient for c in first] == ["c1"]
+    assert [c.recipient for c in second] == ["c2"]
+    assert third == []
+    assert first[0].content == Content("Hi c1", "Hello")
+    assert {r.status for r in rows(ledger).values()} == {"queued"}
 
 
 def test_a_second_claim_of_the_same_send_and_recipient_is_held_not_owned(ledger):
@@ -152,7 +181,8 @@ def test_the_store_refuses_a_duplicate_send_key_and_recipient(ledger):
 
 
 def test_two_racing_claims_never_own_the_same_recipient(ledger, database_url):
-    """Two connections (two engines) claim overlapping recipients at the same moment."""
+    """Two connections (two engines) plan overlapping recipients and claim from the queue at
+    the same moment."""
     engines = [make_engine(database_url), make_engine(database_url)]
     start_run(ledger, "run-a")
     start_run(ledger, "run-b")
@@ -169,7 +199,10 @@ def test_two_racing_claims_never_own_the_same_recipient(ledger, database_url):
                 try:
                     barrier.wait(timeout=10)
                     with write_transaction(engines[index]) as conn:
-                        results[run_id] = claim(conn, send, items(*ids), run_id, NOW)
+                        plan(conn, send, items(*ids), NOW)
+                    with write_transaction(engines[index]) as conn:
+                        claimed = claim_batch(conn, send.key, run_id, NOW, size=3)
+                    results[run_id] = {c.recipient for c in claimed}
                 except Exception as exc:  # reported below, in the test's thread
                     errors.append(exc)
 
@@ -183,10 +216,8 @@ def test_two_racing_claims_never_own_the_same_recipient(ledger, database_url):
                 thread.join(timeout=30)
             assert errors == []
             a, b = results["run-a"], results["run-b"]
-            assert set(a.owned).isdisjoint(b.owned)
-            assert set(a.owned) | set(b.owned) == set(IDS)
-            # Whoever lost a recipient sees it as held by the winner.
-            assert set(a.held) | set(b.held) == set(IDS[2:6])
+            assert a.isdisjoint(b)
+            assert len(a) + len(b) == 6  # each claimed a batch of 3 from one queue
             with read_transaction(ledger) as conn:
                 found = conn.execute(
                     select(deliveries.c.recipient, deliveries.c.run_id).where(
@@ -194,8 +225,8 @@ def test_two_racing_claims_never_own_the_same_recipient(ledger, database_url):
                     )
                 ).all()
             assert len(found) == len(IDS)
-            owners = {"run-a": set(a.owned), "run-b": set(b.owned)}
-            assert all(recipient in owners[run_id] for recipient, run_id in found)
+            owners = {"run-a": a, "run-b": b}
+            assert all(run_id is None or recipient in owners[run_id] for recipient, run_id in found)
     finally:
         for engine in engines:
             engine.dispose()
@@ -219,6 +250,7 @@ def test_record_turns_sending_into_sent_or_failed(ledger):
         done,
     )
     assert found["c1"].error is None
+    assert (found["c1"].payload, found["c2"].payload) == (None, None)  # content not kept
     assert (found["c2"].status, found["c2"].error, found["c2"].sent_at) == (
         "failed",
         "SMTP 550: no such user",
@@ -316,9 +348,10 @@ def test_a_retried_failed_delivery_takes_the_new_address(ledger):
     owned = take(ledger, "run-a", "c1").owned
     finish(ledger, [Outcome(owned["c1"], "failed", error="boom", retryable=True)])
     with write_transaction(ledger) as conn:
-        claim(conn, SEND, [Claim("c1", "c1", "sms", "+13035550100")], "run-a", NOW)
+        plan(conn, SEND, [Planned("c1", "c1", "sms", "+13035550100", Content("Hi"))], NOW)
     row = rows(ledger)["c1"]
-    assert (row.channel, row.address, row.status) == ("sms", "+13035550100", "queued")
+    assert (row.channel, row.address, row.status) == ("sms", "+13035550100", "pending")
+    assert Content.loads(row.payload) == Content("Hi")
 
 
 def test_record_changes_only_rows_the_run_still_owns(ledger):
@@ -343,10 +376,13 @@ def test_permanently_failed_rows_are_never_retried(ledger):
 
 
 def test_queued_rows_of_a_dead_run_are_released_for_another_claim(ledger):
-    """Claimed but never handed to a transport: nobody got them, so they are not unknown."""
+    """Claimed but never handed to a transport: nobody got them, so they are not unknown:
+    they go back to the queue, their attempt not counted."""
     start_run(ledger, "stale", heartbeat=WALL - timedelta(seconds=LEASE_SECONDS + 1))
     start_run(ledger, "next")
     take(ledger, "stale", "c1", start=False)
     expire(ledger, WALL)
-    assert rows(ledger) == {}
+    row = rows(ledger)["c1"]
+    assert (row.status, row.run_id, row.attempts) == ("pending", None, 0)
     assert list(take(ledger, "next", "c1").owned) == ["c1"]
+    assert rows(ledger)["c1"].attempts == 1

@@ -5,29 +5,22 @@ A delivery row is committed as `sending` before its transport is called and turn
 claim of the same delivery impossible, whatever runs at once. A run renews a lease by the
 wall clock while it works; `sending` rows of a run that stopped renewing become `unknown`
 and are not retried unless asked: a duplicate text message is worse than a missing one.
+(`queue` plans and claims deliveries; `lease` holds the run's lease.)
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from passcli.errors import StoreError
-from passcli.store.engine import write_transaction
 from passcli.store.schema import deliveries, runs
 from passcli.timeutil import to_epoch
 
-# Statuses that mean "this customer has (or may have) received it, or is about to".
-RECEIVED = ("sent", "sending", "unknown", "queued")
 MAX_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 5.0
 LEASE_SECONDS = 60.0
@@ -35,29 +28,14 @@ LEASE_SECONDS = 60.0
 WallClock = Callable[[], datetime]
 
 
-def insert_ignoring_conflicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+def insert_ignoring_conflicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike; the rows inserted,
+    or -1 when the driver cannot tell."""
     if not rows:
-        return
+        return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
-
-
-@dataclass(frozen=True)
-class Claim:
-    recipient: str
-    customer_id: str | None
-    channel: str
-    address: str
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """The outcome of a claim: deliveries this run now owns (recipient -> delivery id), and
-    the recipients someone already holds (recipient -> that row's status)."""
-
-    owned: dict[str, int]
-    held: dict[str, str]
+    result = conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+    return int(result.rowcount if result.rowcount is not None else -1)
 
 
 @dataclass(frozen=True)
@@ -144,97 +122,6 @@ def start_sending(conn: Connection, delivery_id: int, run_id: str, now: datetime
     return result.rowcount == 1
 
 
-def claim(
-    conn: Connection,
-    send: SendKey,
-    items: Sequence[Claim],
-    run_id: str,
-    now: datetime,
-    retry_unknown: bool = False,
-) -> Claimed:
-    """Claim deliveries for this run as `queued`; `start_sending` moves each to `sending`
-    right before its transport call."""
-    if not items:
-        return Claimed({}, {})
-    insert_ignoring_conflicts(
-        conn,
-        deliveries,
-        [
-            {
-                "send_key": send.key,
-                "recipient": item.recipient,
-                "kind": send.kind,
-                "message": send.message,
-                "occurrence_id": send.occurrence_id,
-                "occurrence": send.occurrence,
-                "customer_id": item.customer_id,
-                "channel": item.channel,
-                "address": item.address,
-                "status": "queued",
-                "attempts": 1,
-                "run_id": run_id,
-                "fingerprint": send.fingerprint,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for item in items
-        ],
-    )
-    by_recipient = {item.recipient: item for item in items}
-    rows = conn.execute(
-        select(
-            deliveries.c.id,
-            deliveries.c.recipient,
-            deliveries.c.status,
-            deliveries.c.run_id,
-            deliveries.c.attempts,
-            deliveries.c.retryable,
-        ).where(
-            deliveries.c.send_key == send.key,
-            deliveries.c.recipient.in_(list(by_recipient)),
-        )
-    ).all()
-    owned: dict[str, int] = {}
-    held: dict[str, str] = {}
-    for row in rows:
-        if row.status == "queued" and row.run_id == run_id:
-            owned[row.recipient] = row.id
-        elif (
-            (row.status == "failed" and row.retryable)
-            or (row.status == "unknown" and retry_unknown)
-        ) and row.attempts < MAX_ATTEMPTS:
-            item = by_recipient[row.recipient]
-            taken = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == row.id, deliveries.c.status == row.status)
-                .values(
-                    status="queued",
-                    run_id=run_id,
-                    attempts=deliveries.c.attempts + 1,
-                    retryable=False,
-                    channel=item.channel,
-                    address=item.address,
-                    error=None,
-                    updated_at=now,
-                )
-            )
-            if taken.rowcount == 1:
-                owned[row.recipient] = row.id
-            else:
-                held[row.recipient] = "queued"
-        else:
-            held[row.recipient] = row.status
-    return Claimed(owned, held)
-
-
-def _retryable(row: Any, retry_unknown: bool) -> bool:
-    """A transient failure, or (when asked) an unknown outcome, with attempts left."""
-    again = (row.status == "failed" and row.retryable) or (
-        row.status == "unknown" and retry_unknown
-    )
-    return bool(again) and row.attempts < MAX_ATTEMPTS
-
-
 @dataclass(frozen=True)
 class Outcome:
     delivery_id: int
@@ -271,6 +158,7 @@ def record(
                 updated_at=bindparam("_now"),
                 sent_at=bindparam("_sent_at"),
                 retryable=bindparam("_retryable"),
+                payload=None,
             )
         ),
     )
@@ -313,18 +201,11 @@ def give_up(conn: Connection, send_key: str, run_id: str) -> None:
 
 def expire_stale(conn: Connection, wall_now: datetime, lease: float = LEASE_SECONDS) -> int:
     """`sending` rows whose run finished or stopped renewing its lease become `unknown`; its
-    `queued` rows, never handed to a transport, are released for another claim."""
-    conn.execute(
-        deliveries.delete().where(
-            deliveries.c.status == "queued",
-            deliveries.c.attempts == 1,
-            run_is_gone(deliveries.c.run_id, wall_now, lease),
-        )
-    )
+    `queued` rows, never handed to a transport, go back to `pending` for another worker."""
     conn.execute(
         update(deliveries)
         .where(deliveries.c.status == "queued", run_is_gone(deliveries.c.run_id, wall_now, lease))
-        .values(status="failed", retryable=True, error="not attempted: its run stopped")
+        .values(status="pending", run_id=None, attempts=deliveries.c.attempts - 1)
     )
     result = conn.execute(
         update(deliveries)
@@ -353,60 +234,3 @@ def run_is_gone(run_id: Any, wall_now: datetime, lease: float = LEASE_SECONDS) -
         )
         .exists()
     )
-
-
-class Lease:
-    """A `runs` row renewed every few seconds by the wall clock while the run works."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        command: str,
-        wall_clock: WallClock,
-        interval: float = HEARTBEAT_SECONDS,
-    ) -> None:
-        self.engine = engine
-        self.command = command
-        self.wall_clock = wall_clock
-        self.interval = interval
-        self.id = uuid.uuid4().hex
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Lease:
-        now = self.wall_clock()
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                runs.insert().values(
-                    id=self.id,
-                    command=self.command,
-                    started_at=now,
-                    heartbeat_at=now,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                )
-            )
-        self._thread = threading.Thread(target=self._beat, name="passcli-lease", daemon=True)
-        self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                with write_transaction(self.engine) as conn:
-                    conn.execute(
-                        update(runs)
-                        .where(runs.c.id == self.id)
-                        .values(heartbeat_at=self.wall_clock())
-                    )
-            except StoreError:
-                continue  # a busy store: try again at the next beat
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(runs).where(runs.c.id == self.id).values(finished_at=self.wall_clock())
-            )

@@ -9,14 +9,11 @@ from sqlalchemy import Connection, Engine, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
-from passcli.delivery.ledger import (
-    Lease,
-    SendKey,
-    WallClock,
-    expire_stale,
-    insert_ignoring_conflicts,
-)
+from passcli.delivery.lease import Lease
+from passcli.delivery.ledger import SendKey, WallClock, expire_stale, insert_ignoring_conflicts
+from passcli.delivery.queue import has_pending
 from passcli.delivery.transports import Sleep, Transports
+from passcli.delivery.workers import Workers
 from passcli.errors import UsageError
 from passcli.messages.fingerprint import fingerprint
 from passcli.project import Project
@@ -39,6 +36,7 @@ def send_now(
     dry_run: bool = False,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: Workers | None = None,
 ) -> SendReport:
     """Send (or dry-run) message `name` to its audience as one manual occurrence at `now`.
 
@@ -63,6 +61,7 @@ def send_now(
         tz=tz,
         sleep=sleep,
         progress=progress,
+        workers=workers or Workers(),
     )
     if dry_run:
         return dispatcher.deliver(name, spec, Occurrence(send, label), now, True, limit)
@@ -84,10 +83,11 @@ def send_now(
         finally:
             transports.close()
         with write_transaction(engine) as conn:
+            values: dict[str, object] = {"counts": report.counts()}
+            if not has_pending(conn, send.key):
+                values.update(status="done", finished_at=now)
             conn.execute(
-                update(occurrences)
-                .where(occurrences.c.id == occurrence_id)
-                .values(status="done", finished_at=now, counts=report.counts())
+                update(occurrences).where(occurrences.c.id == occurrence_id).values(values)
             )
     return report
 

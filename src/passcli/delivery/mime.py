@@ -1,30 +1,30 @@
 """Email as a proper MIME message: text part, optional HTML part, Message-ID, Date, and
 RFC 8058 one-click unsubscribe headers.
 
-Built with the email package's compat32 classes: the modern EmailMessage parses every
-header through its registry, which cost more than everything else in a send (~1 ms an
-email). Headers here are all plain or explicitly encoded, so compat32 loses nothing.
+Written out directly rather than through the email package's generator: its header folding
+cost more than everything else in an outbox send (~0.3 ms an email for ten headers), and
+every header here is one line already: plain ASCII, or RFC 2047-encoded when it is not.
+Bodies are UTF-8, quoted-printable (readable, and safe over any mail hop), with CRLF line
+endings, as SMTP wants them.
 """
 
 from __future__ import annotations
 
-from email import charset, policy
+import random
+from dataclasses import dataclass
+from email import quoprimime
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from passcli.delivery.base import Outgoing
 
-# SMTP line endings, and no folding of long headers: a List-Unsubscribe URL has no spaces to
-# fold at, so folding would RFC 2047-encode it and mail clients would not see it.
-POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)
+CRLF = "\r\n"
 
-# UTF-8 bodies as quoted-printable: readable, and safe over any mail hop. (MIMEText takes a
-# Charset at run time; typeshed only admits its name.)
-UTF8 = charset.Charset("utf-8")
-UTF8.body_encoding = charset.QP
+
+@dataclass(frozen=True)
+class Email:
+    message_id: str
+    data: bytes
 
 
 def _text(value: str) -> str:
@@ -33,27 +33,64 @@ def _text(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-def build_email(message: Outgoing, sender: str) -> Message:
-    body = MIMEText(message.body + "\n", "plain", UTF8)  # type: ignore[arg-type]
-    email: Message = body
-    if message.html:
-        email = MIMEMultipart("alternative")
-        email.attach(body)
-        email.attach(MIMEText(message.html, "html", UTF8))  # type: ignore[arg-type]
-    email["From"] = sender
-    email["To"] = message.to
-    email["Subject"] = _text(message.subject or "")
+def _address(value: str) -> str:
+    """A From/To header: a non-ASCII display name is RFC 2047-encoded, the address kept."""
+    value = " ".join(value.split())
+    if value.isascii():
+        return value
+    name, address = parseaddr(value)
+    if not address or not address.isascii():
+        return value  # an internationalised address: sent as UTF-8 (SMTPUTF8)
+    return formataddr((name, address), charset="utf-8")
+
+
+def _part(content_type: str, text: str) -> list[str]:
+    """The headers and quoted-printable body of one text part."""
+    return [
+        f'Content-Type: {content_type}; charset="utf-8"',
+        "MIME-Version: 1.0",
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), eol=CRLF),
+    ]
+
+
+def _boundary() -> str:
+    return "===============" + "".join(random.choices("0123456789", k=19)) + "=="
+
+
+def compose_email(message: Outgoing, sender: str) -> Email:
+    """The message as bytes ready for DATA (or a .eml file), and its Message-ID."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "passcli.invalid"
-    email["Message-ID"] = make_msgid(domain=domain)
-    email["Date"] = format_datetime(message.date)
+    message_id = make_msgid(domain=domain)
+    headers = [
+        f"From: {_address(sender)}",
+        f"To: {_address(message.to)}",
+        f"Subject: {_text(message.subject or '')}",
+        f"Message-ID: {message_id}",
+        f"Date: {format_datetime(message.date)}",
+    ]
     if message.unsubscribe_url:
         # RFC 8058: an https link that a POST with this body unsubscribes.
-        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        headers.append(f"List-Unsubscribe: <{message.unsubscribe_url}>")
+        headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     for name, value in message.headers.items():
-        email[name] = _text(value)
-    return email
-
-
-def email_bytes(email: Message) -> bytes:
-    return email.as_bytes(policy=POLICY)
+        headers.append(f"{name}: {_text(value)}")
+    plain = _part("text/plain", message.body + "\n")
+    if not message.html:
+        lines = [*plain[:3], *headers, *plain[3:]]
+    else:
+        boundary = _boundary()
+        lines = [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            "MIME-Version: 1.0",
+            *headers,
+            "",
+            f"--{boundary}",
+            *plain,
+            f"--{boundary}",
+            *_part("text/html", message.html),
+            f"--{boundary}--",
+            "",
+        ]
+    return Email(message_id, CRLF.join(lines).encode("utf-8"))

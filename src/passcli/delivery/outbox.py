@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import threading
 from pathlib import Path
 
 from passcli.delivery.base import Outgoing
-from passcli.delivery.mime import build_email, email_bytes
+from passcli.delivery.mime import compose_email
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -28,10 +28,9 @@ class OutboxTransport:
     def send(self, message: Outgoing) -> str:
         name = SAFE.sub("_", message.key)
         if message.channel == "email":
-            email = build_email(message, self.sender)
-            path = self.folder / "email" / f"{name}.eml"
-            _write_atomically(path, email_bytes(email))
-            return str(email["Message-ID"])
+            email = compose_email(message, self.sender)
+            _write_atomically(self.folder / "email" / f"{name}.eml", email.data)
+            return email.message_id
         document = {"to": message.to, "body": message.body, "key": message.key}
         path = self.folder / "sms" / f"{name}.json"
         _write_atomically(path, (json.dumps(document, ensure_ascii=False) + "\n").encode())
@@ -42,12 +41,19 @@ class OutboxTransport:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    """Write a temporary file beside `path` and rename it over: a reader never sees half a
+    message. The temporary name is unique to this process and thread, so workers that write
+    the same message at once (it is idempotent) cannot clobber each other's half-written file."""
+    temp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

@@ -10,7 +10,7 @@ import ssl
 from dataclasses import dataclass
 
 from passcli.delivery.base import Outgoing
-from passcli.delivery.mime import build_email, email_bytes
+from passcli.delivery.mime import compose_email
 from passcli.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -62,8 +62,8 @@ class SmtpTransport:
         """MAIL, RCPT and DATA by hand, to know how far a failure got: a connection lost
         before DATA handed nothing over (reconnect and go on); one lost during DATA may have
         delivered the message, and a second copy is worse than none (`unknown`)."""
-        email = build_email(message, self.config.sender)
-        payload = email_bytes(email)
+        email = compose_email(message, self.config.sender)
+        payload = email.data
         for attempt in (1, 2):
             if self._client is None:
                 self._client = self._connect()
@@ -86,7 +86,7 @@ class SmtpTransport:
                 raise UncertainDeliveryError(f"SMTP connection lost during DATA: {exc!r}") from exc
             if code != 250:
                 raise _by_code(code, reply)
-            return str(email["Message-ID"])
+            return email.message_id
         raise TransientDeliveryError("SMTP connection dropped")  # pragma: no cover
 
     def _envelope(self, client: smtplib.SMTP, to: str) -> None:

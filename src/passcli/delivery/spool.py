@@ -51,3 +51,13 @@ class Spool:
 
     def close(self) -> None:
         self._closer()
+
+    def append_raw(self, line: bytes) -> None:
+        """Append one item already encoded as JSON (one line)."""
+        self._file.write(line + b"\n")
+        self._count += 1
+
+    def extend(self, other: Spool) -> None:
+        """Append every item of another spool (as bytes: nothing is parsed)."""
+        for line in other.raw():
+            self.append_raw(line)

@@ -31,7 +31,8 @@ SKIP_REASONS = (
     "invalid_address",
 )
 PERSON_OR_CARRIER = ("person", "carrier")
-RECEIVED = ("sent", "sending", "unknown", "queued")
+# Delivery statuses that mean "this customer has (or may have) received it, or is about to".
+RECEIVED = ("sent", "sending", "unknown", "queued", "pending")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")

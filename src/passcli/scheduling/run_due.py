@@ -22,9 +22,9 @@ from sqlalchemy import Engine, and_, func, literal, or_, select, update
 
 from passcli.branding import Branding
 from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
+from passcli.delivery.lease import Lease
 from passcli.delivery.ledger import (
     MAX_ATTEMPTS,
-    Lease,
     SendKey,
     WallClock,
     expire_stale,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from passcli.store.types import UtcInstant, json_type
@@ -241,8 +242,10 @@ deliveries = Table(
     Column("customer_id", String, ForeignKey("customers.id")),
     Column("channel", String, nullable=False),
     Column("address", String, nullable=False),
-    Column("status", String, nullable=False),  # sending | sent | failed | unknown
-    Column("attempts", Integer, nullable=False),
+    # pending (planned, waiting for a worker) | queued (claimed by a run) | sending (handed
+    # to its transport, committed first) | sent | failed | unknown
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False),  # transport attempts, counted at each claim
     # A failed delivery is tried again by a later run only while this holds: a transient
     # error (connection refused, SMTP 4xx, HTTP 429/5xx) and the customer still eligible.
     Column("retryable", Boolean, nullable=False, server_default=false()),
@@ -253,12 +256,23 @@ deliveries = Table(
     Column("created_at", UtcInstant, nullable=False),
     Column("updated_at", UtcInstant, nullable=False),
     Column("sent_at", UtcInstant),
+    # The rendered message (JSON: subject, body, html) from planning until an outcome is
+    # recorded; cleared then: the ledger records who got what when, not the content.
+    Column("payload", Text),
     UniqueConstraint("send_key", "recipient", name="uq_deliveries_send_key_recipient"),
     # once_per_customer: "has this customer had this message?"
     Index("ix_deliveries_message_customer", "message", "customer_id", "status"),
     Index("ix_deliveries_customer", "customer_id", "created_at"),
     Index("ix_deliveries_status_run", "status", "run_id"),
     Index("ix_deliveries_occurrence", "occurrence_id", "status"),
+    # The next batch of a send's queue: small, since rows leave it as workers claim them.
+    Index(
+        "ix_deliveries_pending",
+        "send_key",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 # Local-time occurrences are due zone by zone: one row per (occurrence, zone) once the first
