@@ -20,6 +20,7 @@ from passcli.settings import Settings, load_settings
 from passcli.timeutil import InvalidTimestamp, parse_instant
 
 if TYPE_CHECKING:
+    from passcli.delivery.workers import Workers
     from passcli.project import Project
 
 ProjectOption = Annotated[
@@ -41,6 +42,16 @@ NowOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout.", show_default=False)
+]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Deliver with N worker processes side by side (PostgreSQL: in parallel; "
+        "SQLite: taking turns at the store).",
+    ),
 ]
 
 
@@ -75,6 +86,12 @@ class Env:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+    def workers(self, count: int) -> Workers:
+        """`--workers N`: N processes, each with its own store connection and transports."""
+        from passcli.delivery.workers import Workers
+
+        return Workers(count, self.settings if count > 1 else None)
 
     @property
     def branding(self) -> Branding:

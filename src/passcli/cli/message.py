@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from passcli.cli.context import Env, JsonOption, NowOption, ProjectOption, make_env, wall_clock
+from passcli.cli.context import (
+    Env,
+    JsonOption,
+    NowOption,
+    ProjectOption,
+    WorkersOption,
+    make_env,
+    wall_clock,
+)
 from passcli.cli.output import err, out, print_json, say, table
 from passcli.errors import UsageError
 
@@ -134,6 +142,7 @@ def send(
         int | None, typer.Option("--limit", min=0, help="At most N recipients, by customer id.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    workers: WorkersOption = 1,
     project: ProjectOption = None,
     now: NowOption = None,
     json: JsonOption = False,
@@ -167,6 +176,7 @@ def send(
             dry_run,
             limit,
             progress=lambda done: bar.update(task, description=f"{name}: {done} processed"),
+            workers=workers,
         )
     show_report(report, json)
     if report.failed:
@@ -180,6 +190,7 @@ def send_with_settings(
     dry_run: bool,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> SendReport:
     """`send_now` with the transports, branding and clocks the settings give."""
     from passcli.delivery.manual import send_now
@@ -198,6 +209,7 @@ def send_with_settings(
         dry_run=dry_run,
         limit=limit,
         progress=progress,
+        workers=env.workers(workers),
     )
 
 

@@ -14,6 +14,7 @@ from passcli.cli.context import (
     JsonOption,
     NowOption,
     ProjectOption,
+    WorkersOption,
     make_env,
     wall_clock,
 )
@@ -27,7 +28,7 @@ def register(root: typer.Typer) -> None:
     root.command("scheduler")(scheduler)
 
 
-def _run(env: Env, dry_run: bool, retry_unknown: bool, limit: int | None) -> Any:
+def _run(env: Env, dry_run: bool, retry_unknown: bool, limit: int | None, workers: int = 1) -> Any:
     from passcli.delivery.transports import Transports
     from passcli.project import require_project
     from passcli.scheduling.run_due import RunDue
@@ -45,6 +46,7 @@ def _run(env: Env, dry_run: bool, retry_unknown: bool, limit: int | None) -> Any
         dry_run=dry_run,
         retry_unknown=retry_unknown,
         limit=limit,
+        workers=env.workers(workers),
     )
     return runner.run(env.now)
 
@@ -63,16 +65,18 @@ def run_due(
     limit: Annotated[
         int | None, typer.Option("--limit", min=0, help="At most N recipients per occurrence.")
     ] = None,
+    workers: WorkersOption = 1,
     project: ProjectOption = None,
     now: NowOption = None,
     json: JsonOption = False,
 ) -> None:
     """Send every occurrence due at or before now, exactly once; for cron, every minute.
 
+    Also delivers what other runs planned and have not finished (several hosts may run it).
     Exit 1 when a delivery failed.
     """
     env = make_env(ctx, project, now, json)
-    report = _run(env, dry_run, retry_unknown, limit)
+    report = _run(env, dry_run, retry_unknown, limit, workers)
     if json:
         print_json(report.to_json())
     else:
@@ -175,6 +179,7 @@ def _project_of(ctx: typer.Context) -> Path | None:
 def scheduler(
     ctx: typer.Context,
     interval: Annotated[int, typer.Option("--interval", min=1, help="Seconds between runs.")] = 60,
+    workers: WorkersOption = 1,
     project: ProjectOption = None,
 ) -> None:
     """Run run-due every minute in the foreground (APScheduler), for hosts without cron.
@@ -190,7 +195,7 @@ def scheduler(
         env = None
         try:
             env = make_env(None, project or _project_of(ctx), None, False, clock=True)
-            report = _run(env, False, False, None)
+            report = _run(env, False, False, None, workers)
             sent = sum(sum(r.sent.values()) for r in report.runs)
             err.print(
                 f"run-due at {env.now:%Y-%m-%d %H:%M:%S}Z: {len(report.runs)} runs, {sent} sent"

@@ -1,11 +1,11 @@
 """A courier delivers a send's queue: claim a batch of pending deliveries, send, record.
 
 Any number of couriers may work one send at once (threads or processes of one run, or
-run-dues on other hosts): each claims its own batches (see `queue.claim_batch`). Within a
-batch, deliveries are sent and recorded RECORD_EVERY at a time. A delivery is committed as
-`sending` right before its transport call (a chunk at a time for idempotent transports such
-as the outbox), so a crash leaves only what was in flight `unknown`, never resent on its
-own: a duplicate is worse than a miss.
+run-dues on other hosts): each claims its own batches (see `queue.claim_batch`). A delivery
+is committed as `sending` right before its transport call, so a crash leaves only what was
+in flight `unknown`, never resent on its own: a duplicate is worse than a miss. Idempotent
+transports (the outbox: sending twice writes one file) start and record a whole batch at a
+time instead, since there a crash window costs nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from passcli.delivery.queue import CLAIM_BATCH, Claimed, claim_batch
 from passcli.delivery.report import Recipient, SendReport
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError, UncertainDeliveryError
-from passcli.messages.tokens import Claims, make_token, unsubscribe_link
 from passcli.store.engine import writer
 from passcli.store.schema import consent_changes, customers
 
@@ -76,12 +75,14 @@ class Courier:
                 finished = planned is None or planned.is_set()
                 with conn.begin():
                     batch = claim_batch(conn, send_key, self.run_id, self.now, self.batch)
+                    # Idempotent transports' deliveries turn `sending` in the claim's own
+                    # transaction: one write of their rows instead of two.
+                    batchable = {c.id for c in batch if self._idempotent(c.channel)}
+                    started = start_sending_many(conn, sorted(batchable), self.run_id, self.now)
                 if batch:
                     claimed_total += len(batch)
-                    for start in range(0, len(batch), RECORD_EVERY):
-                        self._send_chunk(
-                            conn, send_key, batch[start : start + RECORD_EVERY], report
-                        )
+                    for chunk in self._chunks(batch, batchable):
+                        self._send_chunk(conn, send_key, chunk, report, batchable, started)
                     continue
                 if finished:
                     break
@@ -89,19 +90,27 @@ class Courier:
                 planned.wait(IDLE_POLL_SECONDS)
         return claimed_total
 
+    def _idempotent(self, channel: str) -> bool:
+        return bool(getattr(self.transports.get(channel), "idempotent", False))
+
+    @staticmethod
+    def _chunks(batch: list[Claimed], batchable: set[int]) -> list[list[Claimed]]:
+        """Recorded RECORD_EVERY at a time; a whole batch at once when every transport is
+        idempotent: sending their messages again delivers them once, so a crash window of
+        a batch costs nothing."""
+        if len(batchable) == len(batch):
+            return [batch]
+        return [batch[start : start + RECORD_EVERY] for start in range(0, len(batch), RECORD_EVERY)]
+
     def _send_chunk(
-        self, conn: Connection, send_key: str, chunk: list[Claimed], report: SendReport
+        self,
+        conn: Connection,
+        send_key: str,
+        chunk: list[Claimed],
+        report: SendReport,
+        batchable: set[int],
+        started: set[int],
     ) -> None:
-        batchable = {
-            item.id
-            for item in chunk
-            if getattr(self.transports.get(item.channel), "idempotent", False)
-        }
-        started: set[int] = set()
-        if batchable:
-            # Idempotent transports (the outbox) start the whole chunk at once.
-            with conn.begin():
-                started = start_sending_many(conn, sorted(batchable), self.run_id, self.now)
         outcomes: list[Outcome] = []
         carrier_stops: list[str] = []
         for item in chunk:
@@ -137,7 +146,7 @@ class Courier:
             date=self.now,
             subject=item.content.subject,
             html=item.content.html,
-            unsubscribe_url=self._one_click_link(send_key, item),
+            unsubscribe_url=item.content.unsubscribe_url,
         )
         try:
             provider_id = send_with_retries(self.transports.get(item.channel), outgoing, self.sleep)
@@ -151,15 +160,6 @@ class Courier:
             outcome = Outcome(item.id, "failed", error=str(exc), retryable=transient)
             return outcome, getattr(exc, "code", None) == CARRIER_UNSUBSCRIBED
         return Outcome(item.id, "sent", provider_id=provider_id), False
-
-    def _one_click_link(self, send_key: str, item: Claimed) -> str | None:
-        """The List-Unsubscribe link of an email (RFC 8058)."""
-        if item.channel != "email" or not self.branding.secret_key or item.customer_id is None:
-            return None
-        claims = Claims(item.customer_id, "email", send_key)
-        return unsubscribe_link(
-            self.branding.unsubscribe_url, make_token(self.branding.secret_key, claims)
-        )
 
     def _record(
         self,

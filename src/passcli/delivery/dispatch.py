@@ -161,15 +161,14 @@ class Dispatcher:
                         report.skipped["invalid_address"] += 1
                         continue
                     attempted += 1
-                    ready.append(
-                        Planned(
-                            row.id,
-                            row.id,
-                            decision.channel,
-                            address,
-                            Content(rendered.body, rendered.subject, rendered.html),
-                        )
+                    # The email's List-Unsubscribe header: the same signed link as its body's.
+                    one_click = (
+                        variables["unsubscribeLink"]
+                        if decision.channel == "email" and self.branding.secret_key
+                        else None
                     )
+                    content = Content(rendered.body, rendered.subject, rendered.html, one_click)
+                    ready.append(Planned(row.id, row.id, decision.channel, address, content))
                 if dry_run:
                     for item in ready:
                         report.sent[item.channel] += 1

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from passcli.store.schema import deliveries, runs
 from passcli.timeutil import to_epoch
 
 MAX_ATTEMPTS = 5
+FINISHED = ("sent", "failed", "unknown")
 HEARTBEAT_SECONDS = 5.0
 LEASE_SECONDS = 60.0
 
@@ -181,6 +182,23 @@ def record(
             for o in outcomes
         ],
     )
+
+
+def delivered(conn: Connection, send_key: str) -> dict[str, Any]:
+    """A send's outcomes so far, from the ledger: {"sent": {"email": n, "sms": n}, "failed": n}
+    (`unknown` counts as failed, as in reports)."""
+    sent = {"email": 0, "sms": 0}
+    failed = 0
+    for channel, status, count in conn.execute(
+        select(deliveries.c.channel, deliveries.c.status, func.count())
+        .where(deliveries.c.send_key == send_key, deliveries.c.status.in_(FINISHED))
+        .group_by(deliveries.c.channel, deliveries.c.status)
+    ):
+        if status == "sent":
+            sent[channel] = sent.get(channel, 0) + int(count)
+        else:
+            failed += int(count)
+    return {"sent": sent, "failed": failed}
 
 
 def give_up(conn: Connection, send_key: str, run_id: str) -> None:

@@ -36,14 +36,16 @@ class Content:
     body: str
     subject: str | None = None
     html: str | None = None
+    unsubscribe_url: str | None = None  # an email's List-Unsubscribe link (RFC 8058)
 
     def dumps(self) -> str:
-        return orjson.dumps({"b": self.body, "s": self.subject, "h": self.html}).decode()
+        document = {"b": self.body, "s": self.subject, "h": self.html, "u": self.unsubscribe_url}
+        return orjson.dumps(document).decode()
 
     @classmethod
     def loads(cls, payload: str) -> Content:
         data = orjson.loads(payload)
-        return cls(data["b"], data["s"], data["h"])
+        return cls(data["b"], data.get("s"), data.get("h"), data.get("u"))
 
 
 @dataclass(frozen=True)

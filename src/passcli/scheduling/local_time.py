@@ -23,7 +23,12 @@ from passcli.messages.audience import ZoneFilter
 from passcli.messages.fingerprint import fingerprint
 from passcli.messages.spec import MessageSpec
 from passcli.scheduling.occurrences import Occurrences
-from passcli.scheduling.records import MAX_MISSED_RECORDED, find_occurrence, scheduled_key
+from passcli.scheduling.records import (
+    MAX_MISSED_RECORDED,
+    find_occurrence,
+    scheduled_key,
+    take_row,
+)
 from passcli.store.engine import read_transaction, write_transaction
 from passcli.store.schema import customers, deliveries, occurrence_zones, occurrences
 from passcli.timeutil import zone
@@ -197,29 +202,29 @@ class LocalTimeSchedules:
                 # the zone is not late): take it again, as ordinary occurrences are.
                 if not self._retries_in_zone(conn, name, label, name_of_zone):
                     return False
-                reopened = conn.execute(
-                    update(occurrence_zones)
-                    .where(
+                return take_row(
+                    conn,
+                    occurrence_zones,
+                    [
                         occurrence_zones.c.occurrence_id == occurrence_id,
                         occurrence_zones.c.zone == name_of_zone,
                         occurrence_zones.c.status == "done",
-                    )
-                    .values(run_id=self.run_id, status="running", at=now)
+                    ],
+                    {"run_id": self.run_id, "status": "running", "at": now},
                 )
-                return reopened.rowcount == 1
             if row.status != "running":
                 return False
-            taken = conn.execute(
-                update(occurrence_zones)
-                .where(
+            return take_row(
+                conn,
+                occurrence_zones,
+                [
                     occurrence_zones.c.occurrence_id == occurrence_id,
                     occurrence_zones.c.zone == name_of_zone,
                     occurrence_zones.c.status == "running",
                     run_is_gone(occurrence_zones.c.run_id, self.wall_clock()),
-                )
-                .values(run_id=self.run_id, status=status, at=now)
+                ],
+                {"run_id": self.run_id, "status": status, "at": now},
             )
-            return taken.rowcount == 1
 
     def _retries_in_zone(self, conn: Connection, name: str, label: str, name_of_zone: str) -> bool:
         """Transiently failed deliveries of this occurrence to customers in this zone, with

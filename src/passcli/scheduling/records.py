@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from typing import Any
+
+from sqlalchemy import Connection, Table, literal, select, update
 
 from passcli.store.schema import occurrences
 
@@ -26,3 +28,16 @@ def find_occurrence(conn: Connection, name: str, label: str) -> int | None:
         )
     ).scalar()
     return None if found is None else int(found)
+
+
+def take_row(conn: Connection, table: Table, where: list[Any], values: dict[str, Any]) -> bool:
+    """Update the row `where` selects, unless another transaction holds it: True when this
+    one took it. On PostgreSQL the row is locked with FOR UPDATE SKIP LOCKED first, so two
+    run-dues racing for the same occurrence never wait on each other (the loser moves on);
+    SQLite's writers take turns, and the clause compiles to nothing there."""
+    locked = conn.execute(
+        select(literal(1)).select_from(table).where(*where).with_for_update(skip_locked=True)
+    ).first()
+    if locked is None:
+        return False
+    return conn.execute(update(table).where(*where).values(values)).rowcount == 1

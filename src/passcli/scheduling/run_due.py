@@ -21,18 +21,22 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, literal, or_, select, update
 
 from passcli.branding import Branding
+from passcli.delivery.courier import Courier
 from passcli.delivery.dispatch import Dispatcher, Occurrence, SendReport
 from passcli.delivery.lease import Lease
 from passcli.delivery.ledger import (
     MAX_ATTEMPTS,
     SendKey,
     WallClock,
+    delivered,
     expire_stale,
     give_up,
     insert_ignoring_conflicts,
     run_is_gone,
 )
+from passcli.delivery.queue import has_pending, pending_scheduled_sends
 from passcli.delivery.transports import Sleep, Transports
+from passcli.delivery.workers import Crew, Workers
 from passcli.errors import UsageError
 from passcli.messages.audience import ZoneFilter
 from passcli.messages.fingerprint import fingerprint
@@ -40,7 +44,12 @@ from passcli.messages.spec import MessageSpec
 from passcli.project import Project
 from passcli.scheduling.local_time import LocalTimeSchedules
 from passcli.scheduling.occurrences import Occurrences, Slot
-from passcli.scheduling.records import MAX_MISSED_RECORDED, find_occurrence, scheduled_key
+from passcli.scheduling.records import (
+    MAX_MISSED_RECORDED,
+    find_occurrence,
+    scheduled_key,
+    take_row,
+)
 from passcli.store.engine import read_transaction, write_transaction
 from passcli.store.schema import deliveries, occurrences
 
@@ -81,6 +90,7 @@ class RunDue(LocalTimeSchedules):
     retry_unknown: bool = False
     limit: int | None = None
     run_id: str | None = None
+    workers: Workers = field(default_factory=Workers)
 
     def run(self, now: datetime) -> RunDueReport:
         report = RunDueReport(now, self.dry_run)
@@ -101,9 +111,49 @@ class RunDue(LocalTimeSchedules):
                 expire_stale(conn, self.wall_clock())
             try:
                 self._run_all(scheduled, now, report)
+                self._help_pending(now, report)
             finally:
                 self.transports.close()
         return report
+
+    def _help_pending(self, now: datetime, report: RunDueReport) -> None:
+        """Deliver what other runs planned and have not finished: a large occurrence is
+        planned by the run that claimed it, and every run-due that starts meanwhile, on
+        this host or another, takes batches of its queue (SKIP LOCKED on PostgreSQL)."""
+        with read_transaction(self.engine) as conn:
+            waiting = pending_scheduled_sends(conn)
+            labels = {
+                row.id: (row.message, row.occurrence)
+                for row in conn.execute(
+                    select(occurrences.c.id, occurrences.c.message, occurrences.c.occurrence).where(
+                        occurrences.c.id.in_([occurrence_id for _, occurrence_id in waiting])
+                    )
+                )
+            }
+        assert self.run_id is not None
+        for send_key, occurrence_id in waiting:
+            message, label = labels[occurrence_id]
+            result = SendReport(message, now, label, dry_run=False)
+            if self.workers.count == 1:
+                courier = Courier(
+                    self.engine, self.branding, self.transports, self.sleep, self.run_id, now
+                )
+                courier.drain(send_key, result)
+            else:
+                crew = Crew(
+                    self.workers,
+                    self.engine,
+                    self.branding,
+                    self.transports,
+                    self.sleep,
+                    self.run_id,
+                    now,
+                    send_key,
+                )
+                crew.start().finish(result)
+            if result.sent["email"] or result.sent["sms"] or result.failed:
+                report.runs.append(result)
+                self._refresh_counts(occurrence_id, send_key)
 
     def _run_all(
         self, scheduled: dict[str, MessageSpec], now: datetime, report: RunDueReport
@@ -273,9 +323,10 @@ class RunDue(LocalTimeSchedules):
                 )
                 .exists(),
             )
-            taken = conn.execute(
-                update(occurrences)
-                .where(
+            taken = take_row(
+                conn,
+                occurrences,
+                [
                     occurrences.c.id == row.id,
                     or_(
                         and_(
@@ -284,10 +335,10 @@ class RunDue(LocalTimeSchedules):
                         ),
                         retry,
                     ),
-                )
-                .values(status="running", run_id=self.run_id)
+                ],
+                {"status": "running", "run_id": self.run_id},
             )
-            return int(row.id) if taken.rowcount == 1 else None
+            return int(row.id) if taken else None
 
     def _dispatch(
         self,
@@ -317,6 +368,7 @@ class RunDue(LocalTimeSchedules):
             sleep=self.sleep,
             run_id=self.run_id,
             retry_unknown=self.retry_unknown,
+            workers=self.workers,
         )
         result = dispatcher.deliver(
             name, spec, Occurrence(send, label), now, self.dry_run, self.limit, zones
@@ -327,12 +379,37 @@ class RunDue(LocalTimeSchedules):
         with write_transaction(self.engine) as conn:
             assert self.run_id is not None
             give_up(conn, send.key, self.run_id)
-            # Customers held back by --limit stay eligible: the occurrence stays open for
-            # the next run-due, which takes it over once this run's lease has ended.
-            finished = zones is None and not result.held
-            values: dict[str, Any] = {"counts": result.counts()}
-            if finished:
-                values.update(status="done", finished_at=now)
+        # Customers held back by --limit stay eligible: the occurrence stays open for the
+        # next run-due, which takes it over once this run's lease has ended.
+        finished = zones is None and not result.held
+        self._finish_if_delivered(occurrence_id, send.key, result, finished)
+
+    def _finish_if_delivered(
+        self, occurrence_id: int, send_key: str, result: SendReport, finished: bool
+    ) -> None:
+        """Keep the occurrence's counts (the planner's audience and skips, with sent and
+        failed from the ledger: other runs may have delivered part of it), and mark it done
+        when it is finished and nothing of it waits in the queue."""
+        with write_transaction(self.engine) as conn:
+            values: dict[str, Any] = {"counts": {**result.counts(), **delivered(conn, send_key)}}
+            if finished and not has_pending(conn, send_key):
+                values.update(status="done", finished_at=result.at)
             conn.execute(
                 update(occurrences).where(occurrences.c.id == occurrence_id).values(values)
             )
+
+    def _refresh_counts(self, occurrence_id: int, send_key: str) -> None:
+        """After helping with another run's occurrence: if it is done already, its counts
+        must include what this run delivered."""
+        with write_transaction(self.engine) as conn:
+            stored = conn.execute(
+                select(occurrences.c.counts).where(
+                    occurrences.c.id == occurrence_id, occurrences.c.status == "done"
+                )
+            ).scalar()
+            if stored is not None:
+                conn.execute(
+                    update(occurrences)
+                    .where(occurrences.c.id == occurrence_id)
+                    .values(counts={**stored, **delivered(conn, send_key)})
+                )
