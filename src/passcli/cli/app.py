@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from passcli.cli import customer, imports, message, project, schedule, segment
+from passcli.cli import customer, db, imports, message, project, schedule, segment
 from passcli.cli.context import Globals, NowOption, ProjectOption
 from passcli.cli.output import error
 from passcli.errors import InvalidProjectError, PasscliError
@@ -75,6 +75,7 @@ segment.register(app)
 message.register(app)
 schedule.register(app)
 app.add_typer(customer.app, name="customer")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:
