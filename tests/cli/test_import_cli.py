@@ -201,11 +201,17 @@ def test_format_overrides_the_extension(runner, project, data):
 
 
 @pytest.fixture
-def standalone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project with its own passcli.db and a Tokyo .env; the cwd is somewhere else, so
-    only --project can find it."""
+def standalone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, database_url: str
+) -> Path:
+    """A project with its own store and a Tokyo .env; the cwd is somewhere else, so only
+    --project can find it. On SQLite the store is the project's passcli.db (the default);
+    on PostgreSQL the project's .env names the test's schema."""
     directory = tmp_path / "standalone"
-    init_project(directory, extra_env={"PASSCLI_TIMEZONE": "Asia/Tokyo"})
+    env = {"PASSCLI_TIMEZONE": "Asia/Tokyo"}
+    if backend != "sqlite":
+        env["PASSCLI_DATABASE_URL"] = database_url
+    init_project(directory, extra_env=env)
     (directory / "events.jsonl").write_text(
         '{"type": "track", "userId": "u1", "event": "Session Started", "messageId": "m-1"}\n',
         encoding="utf-8",

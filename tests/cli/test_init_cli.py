@@ -1,8 +1,11 @@
-"""`passcli init [DIR] [--force]`: project files, a secret key that is never shown, a store."""
+"""`passcli init [DIR] [--force]`: project files, a secret key that is never shown, a store.
+
+On SQLite, init creates the default store, the project's own passcli.db; on PostgreSQL it
+creates the store PASSCLI_DATABASE_URL names: the test's schema.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -10,7 +13,8 @@ import pytest
 
 from passcli.cli.app import app
 from passcli.scaffold import template_text
-from passcli.store.migrate import HEAD_REVISION
+from passcli.store import make_engine
+from passcli.store.migrate import HEAD_REVISION, current_revision
 
 PROJECT_FILES = ("segments.yaml", "messages.yaml", ".env.example", ".env", ".gitignore")
 
@@ -22,6 +26,35 @@ def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.chdir(folder)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def store_files(backend: str, database_url: str, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The files init adds for the store: passcli.db on SQLite, none on PostgreSQL."""
+    if backend == "sqlite":
+        return {"passcli.db"}
+    monkeypatch.setenv("PASSCLI_DATABASE_URL", database_url)
+    return set()
+
+
+@pytest.fixture
+def store_revision(backend: str, database_url: str):
+    """The alembic revision of the store init created for a project directory."""
+
+    def revision(directory: Path) -> str | None:
+        if backend == "sqlite":
+            assert (directory / "passcli.db").is_file()
+            url = f"sqlite:///{directory / 'passcli.db'}"
+        else:
+            url = database_url
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                return current_revision(conn)
+        finally:
+            engine.dispose()
+
+    return revision
 
 
 def invoke(runner, *args):
@@ -41,20 +74,19 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-def test_init_writes_the_project_files_and_a_migrated_store(runner, tmp_path):
+def test_init_writes_the_project_files_and_a_migrated_store(
+    runner, tmp_path, store_files, store_revision
+):
     target = tmp_path / "new" / "project"
 
     result = invoke(runner, "init", target)
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    assert {p.name for p in target.iterdir()} == {*PROJECT_FILES, "passcli.db"}
+    assert {p.name for p in target.iterdir()} == {*PROJECT_FILES, *store_files}
     assert (target / "segments.yaml").read_text(encoding="utf-8") == template_text("segments.yaml")
     assert (target / "messages.yaml").read_text(encoding="utf-8") == template_text("messages.yaml")
-    with sqlite3.connect(target / "passcli.db") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            (HEAD_REVISION,)
-        ]
+    assert store_revision(target) == HEAD_REVISION
     assert f"wrote {target / 'segments.yaml'}" in result.stderr.splitlines()
 
 
@@ -123,11 +155,11 @@ def test_init_force_overwrites_the_project_files_with_a_new_key(runner, tmp_path
     assert secret_key(target) != old_key
 
 
-def test_init_without_a_directory_uses_the_current_one(runner, _elsewhere):
+def test_init_without_a_directory_uses_the_current_one(runner, _elsewhere, store_files):
     result = invoke(runner, "init")
 
     assert result.exit_code == 0, result.stderr
-    assert {p.name for p in _elsewhere.iterdir()} == {*PROJECT_FILES, "passcli.db"}
+    assert {p.name for p in _elsewhere.iterdir()} == {*PROJECT_FILES, *store_files}
 
 
 def test_init_takes_project_after_the_subcommand(runner, tmp_path, _elsewhere):
@@ -151,13 +183,13 @@ def test_init_takes_project_before_the_subcommand(runner, tmp_path, _elsewhere):
     assert list(_elsewhere.iterdir()) == []
 
 
-def test_init_takes_now_before_and_after_the_subcommand(runner, tmp_path):
+def test_init_takes_now_before_and_after_the_subcommand(runner, tmp_path, store_revision):
     before = invoke(runner, "--now", "2026-11-22T17:00:00Z", "init", tmp_path / "a")
     after = invoke(runner, "init", tmp_path / "b", "--now", "2026-11-22T17:00:00Z")
 
     assert (before.exit_code, after.exit_code) == (0, 0)
-    assert (tmp_path / "a" / "passcli.db").is_file()
-    assert (tmp_path / "b" / "passcli.db").is_file()
+    assert store_revision(tmp_path / "a") == HEAD_REVISION
+    assert store_revision(tmp_path / "b") == HEAD_REVISION
 
 
 def test_init_does_not_print_the_database_password(runner, tmp_path, monkeypatch):

@@ -15,12 +15,15 @@ from passcli.scaffold import init_project
 pytestmark = pytest.mark.slow
 
 
-def test_the_scheduler_runs_run_due_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_the_scheduler_runs_run_due_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, database_url: str
+) -> None:
     project = tmp_path / "project"
     init_project(project)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PASSCLI_")},
         "PASSCLI_PROJECT_DIR": str(project),
+        "PASSCLI_DATABASE_URL": database_url,
     }
     with subprocess.Popen(
         [sys.executable, "-m", "passcli", "scheduler", "--interval", "1"],

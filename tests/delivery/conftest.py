@@ -1,14 +1,14 @@
 """Fixtures for delivery tests: the example data in a project, and helpers to send from it.
 
-The example data set (`passcli.sampledata`) is generated and imported once per session into a
-SQLite file; each test gets a copy of that file as its store (on PostgreSQL it is imported
-afresh). Time is pinned: the store's `now` is the examples' reference instant, the lease's
-wall clock is a fixed function, and `sleep` is a recorder, so no test waits.
+The example data set (`passcli.sampledata`) is imported once per session into a template
+store; each test's store gets a copy of its rows (`example_engine`, tests/conftest.py), on
+SQLite and PostgreSQL alike. Time is pinned: the store's `now` is the examples' reference
+instant, the lease's wall clock is a fixed function, and `sleep` is a recorder, so no test
+waits.
 """
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from passcli import sampledata
 from passcli.cli.app import app
@@ -29,7 +29,7 @@ from passcli.delivery.transports import Transports
 from passcli.importing.load import import_file
 from passcli.project import Project, require_project
 from passcli.segments.evaluate import known_items
-from passcli.store import open_store, read_transaction
+from passcli.store import read_transaction
 from passcli.store.schema import consent_changes, customers, deliveries
 from passcli.timeutil import iso_utc, zone
 
@@ -49,38 +49,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-def load_examples(engine: Engine, folder: Path) -> None:
-    for name in sampledata.FILES:
-        report = import_file(
-            engine,
-            name.split(".")[0],
-            folder / name,
-            tz=TZ,
-            region="US",
-            now=NOW,
-        )
-        assert report.rejected == 0, report.rejections
-
-
-@pytest.fixture(scope="session")
-def example_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("examples")
-    sampledata.generate(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def example_store(example_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store holding the example data, to be copied by each test."""
-    path = tmp_path_factory.mktemp("store") / "passcli.db"
-    engine = open_store(f"sqlite:///{path}")
-    load_examples(engine, example_files)
-    with engine.connect() as conn:
-        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    engine.dispose()
-    return path
 
 
 @dataclass
@@ -165,25 +133,16 @@ class Example:
 
 @pytest.fixture
 def examples(
-    request: pytest.FixtureRequest,
-    database_url: str,
+    example_engine: Engine,
+    project: Path,
     example_files: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Example:
     """The project (with its .env secret key) on a store holding the example data, and the
     environment a CLI run needs: PASSCLI_TIMEZONE and PASSCLI_NOW pinned to the examples'."""
-    if database_url.startswith("sqlite:///"):
-        target = Path(database_url.removeprefix("sqlite:///"))
-        assert not target.exists(), "request `examples` before `engine`"
-        shutil.copy(request.getfixturevalue("example_store"), target)
-        engine = request.getfixturevalue("engine")
-    else:
-        engine = request.getfixturevalue("engine")
-        load_examples(engine, example_files)
-    directory = request.getfixturevalue("project")
     monkeypatch.setenv("PASSCLI_TIMEZONE", sampledata.TIMEZONE)
     monkeypatch.setenv("PASSCLI_NOW", NOW.isoformat())
-    return Example(directory, engine, example_files)
+    return Example(project, example_engine, example_files)
 
 
 def invoke(runner, example: Example, *args: object):

@@ -963,13 +963,15 @@ def load_tricky(engine: Engine, directory: Path) -> list[ImportReport]:
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3])
-def test_small_batches_store_the_same_as_one_batch(engine, tmp_path, monkeypatch, batch_size):
+def test_small_batches_store_the_same_as_one_batch(
+    engine, new_database_url, tmp_path, monkeypatch, batch_size
+):
     """Rows are applied in file order whatever the batch boundaries: duplicates, repeated
     messageIds, unknown users and rejections cross them."""
     from passcli.importing import produce as produce_module
     from passcli.store import open_store
 
-    reference = open_store(f"sqlite:///{tmp_path / 'reference.db'}")
+    reference = open_store(new_database_url())  # a second store on the same backend
     try:
         expected_reports = [
             *load_everything(reference, tmp_path),

@@ -27,12 +27,10 @@ import pytest
 import yaml
 from sqlalchemy import Engine, insert, select
 
-from passcli import sampledata
 from passcli.branding import Branding
 from passcli.delivery.base import Outgoing
 from passcli.delivery.transports import Transports
 from passcli.errors import PermanentDeliveryError, TransientDeliveryError
-from passcli.importing.load import import_file
 from passcli.project import Project, require_project
 from passcli.scheduling.run_due import RunDue, RunDueReport
 from passcli.store import read_transaction
@@ -40,7 +38,6 @@ from passcli.store.schema import customers, deliveries, occurrence_zones, occurr
 from passcli.timeutil import zone
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
 SECRET = "test-secret-key-for-unsubscribe-links-0123456789"
 BRANDING = Branding(
     org_name="Denver Explorer",
@@ -213,29 +210,6 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, engine: Engine) -> World:
     return World(tmp_path / "project", engine)
-
-
-def import_examples(engine: Engine, folder: Path = EXAMPLES) -> None:
-    """The example data set, imported in its documented order, as of its reference instant."""
-    tz = zone(sampledata.TIMEZONE)
-    for kind in ("items", "customers", "purchases", "redemptions"):
-        report = import_file(
-            engine,
-            kind,
-            folder / f"{kind}.csv",
-            tz=tz,
-            region="US",
-            now=sampledata.REFERENCE_NOW,
-        )
-        assert report.rejected == 0, report.rejections
-    import_file(
-        engine,
-        "events",
-        folder / "events.jsonl",
-        tz=tz,
-        region="US",
-        now=sampledata.REFERENCE_NOW,
-    )
 
 
 def example_project(directory: Path) -> None:

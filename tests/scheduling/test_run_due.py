@@ -36,7 +36,6 @@ from .conftest import (
     customer,
     email_message,
     example_project,
-    import_examples,
     pairs,
 )
 
@@ -46,12 +45,11 @@ TRIES_PER_RUN = len(BACKOFF) + 1  # one run's immediate retries of a transient e
 
 
 @pytest.fixture
-def example(tmp_path: Path, engine: Engine) -> World:
+def example(tmp_path: Path, example_engine: Engine) -> World:
     """The repository's segments.yaml and messages.yaml over the example data, in Denver."""
     directory = tmp_path / "example"
     example_project(directory)
-    import_examples(engine)
-    return World(directory, engine, org_zone="America/Denver")
+    return World(directory, example_engine, org_zone="America/Denver")
 
 
 # -- the done-when check ----------------------------------------------------------------------

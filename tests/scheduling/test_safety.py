@@ -1,8 +1,9 @@
 """Safety of run-due (SPEC §6): concurrent processes, a killed run, and a long simulation.
 
-(a) Four `python -m passcli run-due` processes at once against one SQLite store, email over
-    SMTP to a real aiosmtpd server on 127.0.0.1, SMS to the outbox: each recipient gets each
-    due message exactly once.
+(a) Four `python -m passcli run-due` processes at once against one store (the test's SQLite
+    file or PostgreSQL schema, each process on its own connection), email over SMTP to a
+    real aiosmtpd server on 127.0.0.1, SMS to the outbox: each recipient gets each due
+    message exactly once.
 (b) A run killed with SIGKILL while the SMTP server holds its message: the next run sends
     nothing twice and records the delivery as `unknown`; `--retry-unknown` resends it once.
 (c) 120 simulated days of run-due over customers in Denver, Berlin and Sydney, across their
@@ -17,7 +18,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +36,6 @@ from .conftest import (
     customer,
     email_message,
     example_project,
-    import_examples,
     wall_instant,
     write_project,
 )
@@ -233,7 +232,8 @@ def test_model_puts_the_dst_edge_cases_where_spec_4_says() -> None:
 
 @dataclass
 class Site:
-    """A project on disk with its own SQLite store, for `python -m passcli` processes."""
+    """A project on disk over the test's store, for `python -m passcli` processes: each
+    process opens its own connections to `url` (a SQLite file or a PostgreSQL schema)."""
 
     directory: Path
     url: str
@@ -278,21 +278,11 @@ class Site:
             return [dict(row._mapping) for row in rows]
 
 
-def make_site(directory: Path, port: int) -> Site:
-    from passcli.store import open_store
-
-    url = f"sqlite:///{directory / 'passcli.db'}"
-    return Site(directory, url, open_store(url), port)
-
-
 @pytest.fixture
-def example_site(tmp_path: Path, inbox: Inbox) -> Iterator[Site]:
+def example_site(tmp_path: Path, inbox: Inbox, database_url: str, example_engine: Engine) -> Site:
     directory = tmp_path / "example"
     example_project(directory)
-    site = make_site(directory, inbox.port)
-    import_examples(site.engine)
-    yield site
-    site.engine.dispose()
+    return Site(directory, database_url, example_engine, inbox.port)
 
 
 def sent_counts(documents: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -345,15 +335,14 @@ def test_four_run_due_processes_at_once_send_each_due_message_exactly_once(
 
 
 @pytest.fixture
-def small_site(tmp_path: Path, inbox: Inbox) -> Iterator[Site]:
+def small_site(tmp_path: Path, inbox: Inbox, database_url: str, engine: Engine) -> Site:
     """Three customers and one email message due at 09:00 on 2026-11-22 (Denver)."""
     directory = tmp_path / "small"
     write_project(directory, {"news": email_message({"at": "2026-11-22 09:00"})})
-    site = make_site(directory, inbox.port)
+    site = Site(directory, database_url, engine, inbox.port)
     with site.engine.begin() as conn:
         conn.execute(insert(customers), [customer(cid) for cid in ("a", "b", "c")])
-    yield site
-    site.engine.dispose()
+    return site
 
 
 def kill_while_held(site: Site, inbox: Inbox, address: str) -> None:

@@ -9,21 +9,19 @@ show` (`contains` on an aliased id) — and through the reference evaluator, and
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, delete, insert, make_url, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from passcli.segments.compile import SegmentCompiler
 from passcli.segments.reference import Snapshot, evaluate
 from passcli.segments.spec import Problem, SegmentSpec, parse_segments
-from passcli.store import open_store, write_transaction
+from passcli.store import write_transaction
 from passcli.store.schema import (
     customers,
     event_numbers,
@@ -255,26 +253,6 @@ class World:
         found = self.members(specs, name, now, tz)
         assert found.reference == want, "the reference evaluator disagrees with the test"
         assert found.compiled == want
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite store migrated once per session, to copy."""
-    path = tmp_path_factory.mktemp("template") / "passcli.db"
-    open_store(f"sqlite:///{path}").dispose()
-    return path
-
-
-@pytest.fixture
-def engine(database_url: str, migrated_template: Path) -> Iterator[Engine]:
-    """A migrated, empty store (as tests/conftest.py's), a copy of a migrated SQLite file
-    rather than a fresh migration: some 300 tests here each need one."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        shutil.copyfile(migrated_template, url.database)
-    store = open_store(database_url)
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

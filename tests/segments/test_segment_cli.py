@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from passcli import sampledata
 from passcli.cli.app import app
-from passcli.importing.load import import_file
 from passcli.project import load_project
 from passcli.segments.reference import Snapshot, evaluate
 from passcli.store import read_transaction
@@ -39,13 +38,8 @@ MEMBER_KEYS = ["id", "email", "phone", "first_name", "last_name"]
 
 
 @pytest.fixture
-def examples(project: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The init project with the example data imported, evaluated at the examples' instant."""
-    data = project / "data"
-    sampledata.generate(data)
-    for name in sampledata.FILES:
-        report = import_file(engine, name.split(".")[0], data / name, tz=ZONE, region="US", now=NOW)
-        assert report.rejections == [], report.summary
+def examples(project: Path, example_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The init project over the example data, evaluated at the examples' instant."""
     monkeypatch.setenv("PASSCLI_TIMEZONE", sampledata.TIMEZONE)
     monkeypatch.setenv("PASSCLI_NOW", NOW.isoformat())
     return project

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from passcli.store import engine as store_engine
-from passcli.store import make_engine, migrate, write_transaction
+from passcli.store import make_engine, migrate, open_store, write_transaction
 from passcli.store.migrate import HEAD_REVISION, current_revision, ensure_schema
 from passcli.store.schema import metadata
 
@@ -81,12 +81,59 @@ def test_an_empty_store_has_no_revision(empty_engine):
         assert current_revision(conn) is None
 
 
-def test_the_migrated_store_matches_the_schema_with_no_autogenerate_diff(engine):
-    with engine.connect() as conn:
+def test_the_migrated_store_matches_the_schema_with_no_autogenerate_diff(empty_engine):
+    ensure_schema(empty_engine)
+
+    with empty_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
 
     assert diff == []
+
+
+def described(engine) -> dict[str, object]:
+    """Everything the inspector tells of a store's tables, and its revision."""
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        tables: dict[str, object] = {
+            name: (
+                [
+                    (c["name"], str(c["type"]), c["nullable"], c["default"])
+                    for c in inspector.get_columns(name)
+                ],
+                inspector.get_pk_constraint(name),
+                sorted(inspector.get_foreign_keys(name), key=lambda fk: str(fk["name"])),
+                sorted(
+                    # Partial indexes' WHERE comes back as a clause object: compare its text.
+                    [
+                        {
+                            **i,
+                            "dialect_options": {k: str(v) for k, v in i["dialect_options"].items()},
+                        }
+                        for i in inspector.get_indexes(name)
+                    ],
+                    key=lambda index: str(index["name"]),
+                ),
+                inspector.get_unique_constraints(name),
+                inspector.get_check_constraints(name),
+            )
+            for name in sorted(inspector.get_table_names())
+        }
+        tables["alembic_version"] = current_revision(conn)
+    return tables
+
+
+def test_the_engine_fixtures_copy_of_the_migration_is_what_the_migration_builds(
+    engine, new_database_url
+):
+    """`engine` is not migrated per test but copied from a store migrated once per session
+    (tests/conftest.py: a file copy on SQLite, the migration's statements replayed on
+    PostgreSQL); the copy must be exactly what alembic builds."""
+    migrated = open_store(new_database_url())
+    try:
+        assert described(engine) == described(migrated)
+    finally:
+        migrated.dispose()
 
 
 def test_the_initial_migration_downgrades_to_an_empty_store_and_upgrades_again(engine):
