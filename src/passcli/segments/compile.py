@@ -66,11 +66,26 @@ NARROW, WINDOW, ITEM, AGGREGATE, SCAN = 1, 2, 3, 4, 9
 ID = "customer_id"
 
 
+# An execution option on the Select that `SegmentCompiler.query` returns: True when its listing
+# is likely a small share of all customers, which decides how evaluate.members_query looks
+# them up (on PostgreSQL, an index probe per id beats a join for up to some 100k members).
+SELECTIVE = "passcli_selective"
+
+
 @dataclass(frozen=True)
 class Compiled:
     test: Test
     ids: Ids | None
     cost: int
+    # Whether `ids` may list a large share of all customers: one unfiltered "has a record"
+    # condition (every holder of an item, everyone with an event) or a scan of customers.
+    # None: decided by the cost. A day's purchases, a window's events, an aggregate's
+    # threshold, or a driver that other conditions filter are selective.
+    broad: bool | None = None
+
+    @property
+    def selective(self) -> bool:
+        return self.cost < ITEM if self.broad is None else not self.broad
 
 
 class SegmentCompiler:
@@ -87,7 +102,7 @@ class SegmentCompiler:
         """SELECT customer_id: the members of segment `name`, each once."""
         compiled = self.compile(self._segment(name).root, (name,))
         if compiled.ids is not None:
-            return compiled.ids()
+            return compiled.ids().execution_options(**{SELECTIVE: compiled.selective})
         return select(customers.c.id.label(ID)).where(compiled.test(customers.c.id))
 
     def contains(self, name: str, customer_id: Outer) -> ColumnElement[bool]:
@@ -154,7 +169,7 @@ class SegmentCompiler:
             column = candidates.c[ID]
             return select(column).where(*(p.test(column) for p in others))
 
-        return Compiled(test, ids, driver.cost)
+        return Compiled(test, ids, driver.cost, broad=False)
 
     def _any(self, parts: list[Compiled]) -> Compiled:
         def test(outer: Outer) -> ColumnElement[bool]:
@@ -170,7 +185,9 @@ class SegmentCompiler:
             united = union(*(make() for make in makers)).subquery()
             return select(united.c[ID])
 
-        return Compiled(test, ids, sum(p.cost for p in parts))
+        return Compiled(
+            test, ids, sum(p.cost for p in parts), broad=not all(p.selective for p in parts)
+        )
 
     def _customer_field(self, predicate: Callable[[Any], ColumnElement[bool]]) -> Compiled:
         def test(outer: Outer) -> ColumnElement[bool]:
@@ -265,14 +282,16 @@ class SegmentCompiler:
             return and_(holds, check(outer))
 
         def ids() -> Select[Any]:
+            # The check runs on each holding purchase, then DISTINCT: on PostgreSQL the
+            # probes then run in parallel workers (a DISTINCT first is a serial step), and
+            # the DISTINCT has fewer rows to fold (measured: 1.78 s -> 1.12 s for
+            # no-redemptions-yet at 1M customers, 248k holders probed).
             p = purchases.alias().c
-            holders = (
+            return (
                 select(p.customer_id.label(ID))
-                .where(*self._holding(p, passes, status))
+                .where(*self._holding(p, passes, status), check(p.customer_id))
                 .distinct()
-                .subquery()
             )
-            return select(holders.c[ID]).where(check(holders.c[ID]))
 
         return Compiled(test, ids, cost)
 
