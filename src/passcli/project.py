@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passcli.errors import Diagnostic, InvalidProjectError
+from passcli.groups.spec import GroupsFile, MembershipGroup, parse_groups
+from passcli.groups.validate import check_groups
 from passcli.messages.spec import MessageSpec, parse_messages
 from passcli.messages.validate import check_messages
-from passcli.segments.spec import Problem, SegmentSpec, parse_segments
+from passcli.segments.spec import Problem, SegmentSpec, parse_segments, resolve_groups
 from passcli.segments.validate import check_segments
 from passcli.yamlpos import LoadedYaml, Positions, load_yaml
 
 SEGMENTS_FILE = "segments.yaml"
 MESSAGES_FILE = "messages.yaml"
+GROUPS_FILE = "groups.yaml"
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Project:
     directory: Path
     segments: dict[str, SegmentSpec]
     messages: dict[str, MessageSpec] = field(default_factory=dict)
+    groups: GroupsFile = field(default_factory=GroupsFile)
 
 
 def _load(directory: Path, name: str) -> LoadedYaml | None:
@@ -43,6 +47,18 @@ def load_project(
 ) -> tuple[Project, list[Diagnostic]]:
     """Every file of the project, and every problem found in them."""
     diagnostics: list[Diagnostic] = []
+    groups = GroupsFile()
+    loaded_groups = _load(directory, GROUPS_FILE)
+    group_names: set[str] = set()
+    offer_names: set[str] = set()
+    if loaded_groups is not None:
+        diagnostics += loaded_groups.problems
+        problems: list[Problem] = []
+        groups = parse_groups(loaded_groups.data, problems)
+        problems += check_groups(groups, known_items)
+        diagnostics += _located(loaded_groups.positions, problems)
+        group_names = set(groups.groups) | _declared(loaded_groups, "groups")
+        offer_names = set(groups.offers) | _declared(loaded_groups, "offers")
     segments: dict[str, SegmentSpec] = {}
     loaded = _load(directory, SEGMENTS_FILE)
     if loaded is None:
@@ -51,28 +67,46 @@ def load_project(
         )
     else:
         diagnostics += loaded.problems
-        problems: list[Problem] = []
+        problems = []
         segments = parse_segments(loaded.data, problems)
-        problems += check_segments(loaded.data, segments, known_items)
+        problems += check_segments(loaded.data, segments, known_items, group_names, offer_names)
         diagnostics += _located(loaded.positions, problems)
+        items = {
+            name: tuple(group.items)
+            for name, group in groups.groups.items()
+            if isinstance(group, MembershipGroup)
+        }
+        segments = resolve_groups(segments, items)
     messages: dict[str, MessageSpec] = {}
     loaded_messages = _load(directory, MESSAGES_FILE)
     if loaded_messages is not None:
         diagnostics += loaded_messages.problems
         problems = []
         messages = parse_messages(loaded_messages.data, problems)
-        names = set(segments) | _declared_segments(loaded)
-        problems += check_messages(messages, names, known_items)
+        names = set(segments) | _declared(loaded, "segments")
+        subscription = set(groups.subscription_groups()) | _declared_kind(
+            loaded_groups, "subscription"
+        )
+        problems += check_messages(messages, names, known_items, subscription)
         diagnostics += _located(loaded_messages.positions, problems)
-    return Project(directory, segments, messages), sorted(set(diagnostics))
+    return Project(directory, segments, messages, groups), sorted(set(diagnostics))
 
 
-def _declared_segments(loaded: LoadedYaml | None) -> set[str]:
-    """Segment names in segments.yaml, valid or not (a broken segment is reported there,
-    not again as an unknown reference from every message)."""
+def _declared(loaded: LoadedYaml | None, section: str) -> set[str]:
+    """Names under `section:` of a file, valid or not (a broken segment or group is reported
+    where it is declared, not again as an unknown reference from everything naming it)."""
     data = loaded.data if loaded is not None else None
-    body = data.get("segments") if isinstance(data, dict) else None
+    body = data.get(section) if isinstance(data, dict) else None
     return {str(name) for name in body} if isinstance(body, dict) else set()
+
+
+def _declared_kind(loaded: LoadedYaml | None, kind: str) -> set[str]:
+    """Group names of groups.yaml declared with this kind, valid or not."""
+    data = loaded.data if loaded is not None else None
+    body = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(body, dict):
+        return set()
+    return {str(n) for n, g in body.items() if isinstance(g, dict) and g.get("kind") == kind}
 
 
 def require_project(directory: Path, known_items: set[str] | None = None) -> Project:

@@ -28,7 +28,16 @@ from passcli.store import copy as store_copy
 from passcli.store import make_engine, open_store
 from passcli.store.copy import copy_store, same_database
 from passcli.store.migrate import HEAD_REVISION, current_revision
-from passcli.store.schema import consent_changes, deliveries, events, metadata, occurrences
+from passcli.store.schema import (
+    consent_changes,
+    deliveries,
+    events,
+    group_members,
+    inbound_messages,
+    metadata,
+    occurrences,
+    offer_uses,
+)
 from passcli.timeutil import zone
 
 TABLES = [table.name for table in metadata.sorted_tables]
@@ -75,6 +84,42 @@ def build_source(directory: Path) -> Path:
                 status="missed",
                 due_at=NOW,
                 counts=null(),
+            )
+        )
+        conn.execute(
+            insert(group_members),
+            [
+                {
+                    "group_name": "vip",
+                    "customer_id": "c0000001",
+                    "address": "a@example.com",
+                    "source": "manual",
+                    "added_at": NOW,
+                },
+                {
+                    "group_name": "vip",
+                    "customer_id": None,
+                    "address": "later@example.com",
+                    "source": "manual",
+                    "added_at": NOW,
+                },
+            ],
+        )
+        conn.execute(
+            insert(inbound_messages).values(
+                provider_id="SM1",
+                phone="+13035550100",
+                body=" loyalty ",
+                keyword="LOYALTY",
+                action="join",
+                group_name="loyalty",
+                customer_id=None,
+                received_at=NOW,
+            )
+        )
+        conn.execute(
+            insert(offer_uses).values(
+                offer="member-free-entry", customer_id="c0000002", attendees=2, used_at=NOW
             )
         )
     engine.dispose()

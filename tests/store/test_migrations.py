@@ -65,6 +65,28 @@ def test_migrating_an_empty_store_creates_every_index_of_the_schema(empty_engine
             assert {index.name for index in table.indexes} <= created, table.name
 
 
+def test_migrated_indexes_have_the_schemas_key_and_included_columns(empty_engine):
+    """alembic's compare (test below) ignores PostgreSQL's INCLUDE columns: check them, and
+    the key columns, against schema.py directly."""
+    ensure_schema(empty_engine)
+    postgres = empty_engine.dialect.name == "postgresql"
+
+    with empty_engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            made = {
+                index["name"]: (
+                    index["column_names"],
+                    index.get("dialect_options", {}).get("postgresql_include", []),
+                )
+                for index in inspector.get_indexes(table.name)
+            }
+            for index in table.indexes:
+                included = index.dialect_options["postgresql"]["include"] if postgres else []
+                expected = ([c.name for c in index.columns], list(included or []))
+                assert made[index.name] == expected, index.name
+
+
 def test_ensure_schema_a_second_time_does_nothing(empty_engine):
     assert ensure_schema(empty_engine) is True
     with empty_engine.begin() as conn:

@@ -110,6 +110,7 @@ class MessageSpec(Spec):
     pass_: str | None = Field(default=None, alias="pass")
     once_per_customer: bool = True
     schedule: Schedule | None = None
+    subscription_group: str | None = None  # only members of this group (groups.yaml) get it
 
     _lists = field_validator("segments", "exclude", mode="before")(
         lambda value: [value] if isinstance(value, str) else value

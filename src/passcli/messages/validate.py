@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from passcli.messages.render import CUSTOMER_VARIABLES, PASS_VARIABLES, check_template
 from passcli.messages.spec import MessageSpec
 from passcli.segments.spec import Problem
@@ -14,10 +16,21 @@ def check_messages(
     messages: dict[str, MessageSpec],
     segment_names: set[str],
     known_items: set[str] | None,
+    subscription_groups: Collection[str] = (),
 ) -> list[Problem]:
     problems: list[Problem] = []
     for name, spec in messages.items():
         path = ("messages", name)
+        group = spec.subscription_group
+        if group is not None and group not in subscription_groups:
+            hint = did_you_mean(group, subscription_groups)
+            known = "" if subscription_groups else " (groups.yaml declares no subscription group)"
+            problems.append(
+                Problem(
+                    (*path, "subscription_group"),
+                    f"unknown subscription group {group!r}{hint}{known}",
+                )
+            )
         if spec.channel in ("email", "any") and not spec.subject:
             problems.append(Problem(path, f"a message sent by {spec.channel} needs a subject"))
         for field in ("segments", "exclude"):

@@ -54,7 +54,15 @@ from passcli.segments.predicates import (
     subscribed_sql,
     where_sql,
 )
-from passcli.store.schema import customers, event_numbers, events, purchases, redemptions
+from passcli.store.schema import (
+    customers,
+    event_numbers,
+    events,
+    group_members,
+    offer_uses,
+    purchases,
+    redemptions,
+)
 from passcli.timeutil import to_epoch
 
 Outer = ColumnElement[Any]
@@ -146,6 +154,10 @@ class SegmentCompiler:
             return self._customer_field(lambda c: attribute_sql(condition, c, self.tz, self.now))
         if isinstance(condition, s.Subscribed):
             return self._customer_field(lambda c: subscribed_sql(condition.channel, c))
+        if isinstance(condition, s.GroupRef):
+            return self._group(condition)
+        if isinstance(condition, s.OfferUses):
+            return self._offer(condition)
         raise TypeError(f"unknown condition {condition!r}")  # pragma: no cover
 
     # -- combinators ------------------------------------------------------------------------
@@ -375,6 +387,55 @@ class SegmentCompiler:
 
         listable = c.aggregate != "sum" or not comparison.meets_zero
         return Compiled(agg_check, agg_ids if listable else None, windowed)
+
+    # -- groups and offers ---------------------------------------------------------------
+
+    def _group(self, c: s.GroupRef) -> Compiled:
+        if c.items is not None:  # a membership group: the holders of an active purchase
+            items = c.items
+            return self._purchase_like(lambda p: self._holding(p, items, "active"), ITEM)
+
+        def test(outer: Outer) -> ColumnElement[bool]:
+            g = group_members.alias().c
+            return exists().where(g.customer_id == outer, g.group_name == c.name)
+
+        def ids() -> Select[Any]:
+            g = group_members.alias().c
+            # one row per (group, customer): no DISTINCT needed
+            return select(g.customer_id.label(ID)).where(
+                g.group_name == c.name, g.customer_id.is_not(None)
+            )
+
+        return Compiled(test, ids, ITEM)
+
+    def _offer(self, c: s.OfferUses) -> Compiled:
+        bounds = c.within.bounds(self.now, self.tz) if c.within is not None else None
+
+        def preds(u: Any) -> list[ColumnElement[bool]]:
+            result = [u.offer == c.name, u.used_at <= self.now_s]
+            if bounds is not None:
+                result.append(window_sql(u.used_at, bounds))
+            return result
+
+        def check(outer: Outer) -> ColumnElement[bool]:
+            u = offer_uses.alias().c
+            total = select(func.coalesce(func.sum(u.attendees), 0)).where(
+                u.customer_id == outer, *preds(u)
+            )
+            return c.uses.sql(total.scalar_subquery())
+
+        def ids() -> Select[Any]:
+            u = offer_uses.alias().c
+            return (
+                select(u.customer_id.label(ID))
+                .where(*preds(u))
+                .group_by(u.customer_id)
+                .having(c.uses.sql(func.sum(u.attendees)))
+            )
+
+        # "used it fewer than 2 times" includes those who never did: only a scan finds them.
+        listable = not c.uses.meets_zero
+        return Compiled(check, ids if listable else None, WINDOW if bounds else AGGREGATE)
 
 
 def nothing() -> Compiled:

@@ -7,6 +7,7 @@ collect every problem at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -154,6 +155,24 @@ class Subscribed(Spec):
     channel: Literal["email", "sms"]
 
 
+class OfferUses(Spec):
+    """`offer: {name, uses: <comparison>, within}`: the customer's uses of an offer (a use
+    with N attendees counts N), over all time or a window."""
+
+    name: str
+    uses: Comparison
+    within: Window | None = None
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """`group: NAME`. `items` holds a membership group's items once groups.yaml is read
+    (`resolve_groups`): its members are the holders of an active purchase of one of them."""
+
+    name: str
+    items: tuple[str, ...] | None = None
+
+
 @dataclass(frozen=True)
 class SegmentRef:
     name: str
@@ -174,8 +193,8 @@ class Not:
     condition: Condition
 
 
-Leaf = Purchase | Expiration | Redemptions | Points | Event | Attribute | Subscribed
-Condition = Leaf | SegmentRef | AllOf | AnyOf | Not
+Leaf = Purchase | Expiration | Redemptions | Points | Event | Attribute | Subscribed | OfferUses
+Condition = Leaf | SegmentRef | GroupRef | AllOf | AnyOf | Not
 
 LEAF_KINDS: dict[str, type[Spec]] = {
     "purchase": Purchase,
@@ -185,8 +204,9 @@ LEAF_KINDS: dict[str, type[Spec]] = {
     "event": Event,
     "attribute": Attribute,
     "subscribed": Subscribed,
+    "offer": OfferUses,
 }
-CONDITION_KINDS = (*LEAF_KINDS, "segment", "all", "any", "not")
+CONDITION_KINDS = (*LEAF_KINDS, "segment", "group", "all", "any", "not")
 
 
 @dataclass(frozen=True)
@@ -306,6 +326,11 @@ def parse_condition(raw: Any, path: YamlPath, problems: list[Problem]) -> Condit
             problems.append(Problem(here, "segment: takes another segment's name"))
             return None
         return SegmentRef(body)
+    if kind == "group":
+        if not isinstance(body, str) or not body:
+            problems.append(Problem(here, "group: takes a group's name (groups.yaml)"))
+            return None
+        return GroupRef(body)
     model = LEAF_KINDS.get(str(kind))
     if model is None:
         hint = did_you_mean(str(kind), CONDITION_KINDS)
@@ -360,3 +385,45 @@ def _nested_fields(model: type[Spec], loc: tuple[Any, ...]) -> list[str]:
             return []
         current = args[0]
     return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def resolve_groups(
+    segments: dict[str, SegmentSpec], membership_items: dict[str, tuple[str, ...]]
+) -> dict[str, SegmentSpec]:
+    """The segments with each `group:` condition on a membership group given its items."""
+    if not membership_items:
+        return segments
+
+    def resolve(condition: Condition) -> Condition:
+        if isinstance(condition, GroupRef):
+            items = membership_items.get(condition.name)
+            return GroupRef(condition.name, items) if items is not None else condition
+        if isinstance(condition, AllOf | AnyOf):
+            return type(condition)(tuple(resolve(c) for c in condition.conditions))
+        if isinstance(condition, Not):
+            return Not(resolve(condition.condition))
+        return condition
+
+    return {
+        name: SegmentSpec(
+            spec.name, spec.description, spec.match, tuple(resolve(c) for c in spec.conditions)
+        )
+        for name, spec in segments.items()
+    }
+
+
+def referenced(segments: dict[str, SegmentSpec], kind: type[Any]) -> Iterator[Any]:
+    """Every condition of class `kind` in the segments."""
+
+    def walk(condition: Condition) -> Iterator[Any]:
+        if isinstance(condition, kind):
+            yield condition
+        if isinstance(condition, AllOf | AnyOf):
+            for child in condition.conditions:
+                yield from walk(child)
+        elif isinstance(condition, Not):
+            yield from walk(condition.condition)
+
+    for spec in segments.values():
+        for condition in spec.conditions:
+            yield from walk(condition)

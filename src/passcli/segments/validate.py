@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from passcli.segments.spec import Problem, SegmentSpec
@@ -12,10 +12,14 @@ ITEM_FIELDS = {"purchase": "item", "expiration": "item", "redemptions": "pass", 
 
 
 def check_segments(
-    data: Any, segments: dict[str, SegmentSpec], known_items: set[str] | None
+    data: Any,
+    segments: dict[str, SegmentSpec],
+    known_items: set[str] | None,
+    groups: Collection[str] = (),
+    offers: Collection[str] = (),
 ) -> list[Problem]:
-    """Unknown segment references (with did-you-mean), reference cycles, and item or pass
-    names the store does not know (only once the store has items)."""
+    """Unknown segment, group and offer references (with did-you-mean), reference cycles,
+    and item or pass names the store does not know (only once the store has items)."""
     problems: list[Problem] = []
     body = data.get("segments") if isinstance(data, dict) else None
     if not isinstance(body, dict):
@@ -32,6 +36,12 @@ def check_segments(
                     problems.append(Problem(path, f"unknown segment {value!r}{hint}"))
                 else:
                     edges[str(name)].append((value, path))
+            if kind == "group" and isinstance(value, str) and value not in groups:
+                problems.append(Problem(path, _unknown("group", value, groups)))
+            if kind == "offer" and isinstance(value, dict):
+                offer = value.get("name")
+                if isinstance(offer, str) and offer not in offers:
+                    problems.append(Problem((*path, "name"), _unknown("offer", offer, offers)))
             field = ITEM_FIELDS.get(kind)
             if field and known_items and isinstance(value, dict):
                 listed = value.get(field)
@@ -44,6 +54,12 @@ def check_segments(
                         problems.append(Problem(where, f"unknown item {item!r}{hint}"))
     problems += _cycles(edges)
     return problems
+
+
+def _unknown(kind: str, name: str, names: Collection[str]) -> str:
+    if not names:
+        return f"unknown {kind} {name!r} (groups.yaml declares no {kind}s)"
+    return f"unknown {kind} {name!r}{did_you_mean(name, names)}"
 
 
 def _walk(conditions: Any, path: YamlPath) -> Iterator[tuple[str, Any, YamlPath]]:

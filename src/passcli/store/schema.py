@@ -157,7 +157,14 @@ redemptions = Table(
     Column("points", Integer, nullable=False),
     # redemption counts and point sums per holder, with an optional window
     Index("ix_redemptions_pass_customer", "pass", "customer_id", "redeemed_at", "points"),
-    Index("ix_redemptions_customer", "customer_id", "redeemed_at"),
+    # one customer's redemptions (customer show); on PostgreSQL also the "no redemption of
+    # this pass yet" probe, index-only with pass and points in its leaves (migration 0007)
+    Index(
+        "ix_redemptions_customer",
+        "customer_id",
+        "redeemed_at",
+        postgresql_include=["pass", "points"],
+    ),
 )
 
 events = Table(
@@ -286,4 +293,79 @@ occurrence_zones = Table(
     Column("run_id", String, ForeignKey("runs.id")),
     Column("due_at", UtcInstant, nullable=False),
     Column("at", UtcInstant, nullable=False),
+)
+
+
+# -- Groups, inbound SMS and offers (groups.yaml, SPEC §8 and §9) ------------------------------
+
+PENDING_MEMBER = text("customer_id IS NULL")
+UNMATCHED = text("customer_id IS NULL")
+
+# Members of manual and subscription groups (membership groups are computed from purchases).
+# A row added by email or phone that matches no customer yet is pending (customer_id NULL,
+# `address` the email or E.164 phone) until a customer with that address is imported.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("group_name", String, nullable=False),
+    Column("customer_id", String, ForeignKey("customers.id")),
+    Column("address", String),  # how it was added: an email (lower case) or a phone
+    Column("source", String, nullable=False),  # manual | file | keyword
+    Column("added_at", UtcInstant, nullable=False),
+    UniqueConstraint("group_name", "customer_id", name="uq_group_members_group_name"),
+    # `group: NAME` conditions: is this customer a member? (and every group of a customer)
+    Index("ix_group_members_customer", "customer_id", "group_name"),
+    # one pending row per group and address; found by address when customers are imported
+    Index(
+        "uq_group_members_pending",
+        "group_name",
+        "address",
+        unique=True,
+        sqlite_where=PENDING_MEMBER,
+        postgresql_where=PENDING_MEMBER,
+    ),
+    Index(
+        "ix_group_members_pending_address",
+        "address",
+        sqlite_where=PENDING_MEMBER,
+        postgresql_where=PENDING_MEMBER,
+    ),
+)
+
+# Every inbound SMS, as received. customer_id is NULL while the phone matches no customer;
+# importing such a customer replays its messages (opt-outs, opt-ins, joins, events) in order.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("provider_id", String, unique=True),  # Twilio's MessageSid: a retried webhook once
+    Column("phone", String, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("keyword", String, nullable=False),  # the keyword matched, upper case, or ""
+    Column("action", String, nullable=False),  # stop | start | help | join | none
+    Column("group_name", String),
+    Column("customer_id", String, ForeignKey("customers.id")),
+    Column("received_at", UtcInstant, nullable=False),
+    Index("ix_inbound_messages_customer", "customer_id", "received_at"),
+    Index(
+        "ix_inbound_messages_unmatched_phone",
+        "phone",
+        sqlite_where=UNMATCHED,
+        postgresql_where=UNMATCHED,
+    ),
+)
+
+# One row per use of an offer; a use with N attendees counts N against the usage limit.
+offer_uses = Table(
+    "offer_uses",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("offer", String, nullable=False),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("attendees", Integer, nullable=False),
+    Column("used_at", UtcInstant, nullable=False),
+    # a customer's uses of an offer in a period; `offer:` conditions per offer
+    Index("ix_offer_uses_offer_customer", "offer", "customer_id", "used_at", "attendees"),
+    Index("ix_offer_uses_customer", "customer_id", "used_at"),
 )
