@@ -8,7 +8,7 @@ from pathlib import Path
 from passcli import sampledata
 from passcli.importing.load import import_file
 from passcli.importing.report import ImportReport
-from passcli.scaffold import init_project
+from passcli.scaffold import init_project, template_text
 from passcli.settings import load_settings
 from passcli.store import open_store
 
@@ -35,6 +35,8 @@ def build_demo(directory: Path) -> Demo:
     run in it shows the same thing on any day.
     """
     init_project(directory, extra_env=DEMO_ENV)
+    # The example program's groups, keywords and offers (optional in a project: SPEC §1).
+    (directory / "groups.yaml").write_text(template_text("groups.yaml"), encoding="utf-8")
     data = directory / "data"
     sampledata.generate(data)
     settings = load_settings(directory)

@@ -9,7 +9,19 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from passcli.cli import customer, db, imports, message, project, schedule, segment
+from passcli.cli import (
+    customer,
+    db,
+    group,
+    imports,
+    message,
+    offer,
+    project,
+    schedule,
+    segment,
+    serve,
+    sms,
+)
 from passcli.cli.context import Globals, NowOption, ProjectOption
 from passcli.cli.output import error
 from passcli.errors import InvalidProjectError, PasscliError
@@ -74,8 +86,12 @@ imports.register(app)
 segment.register(app)
 message.register(app)
 schedule.register(app)
+serve.register(app)
 app.add_typer(customer.app, name="customer")
 app.add_typer(db.app, name="db")
+app.add_typer(group.app, name="group")
+app.add_typer(sms.app, name="sms")
+app.add_typer(offer.app, name="offer")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from passcli.errors import UsageError
+from passcli.groups.members import match_pending_members
 from passcli.importing import rows as r
 from passcli.importing.fields import AttributeTyper
 from passcli.importing.kinds import KINDS
@@ -23,6 +24,7 @@ from passcli.importing.produce import produce
 from passcli.importing.readers import CsvReader, detect_format, open_text
 from passcli.importing.report import ImportReport
 from passcli.importing.writers import WRITERS
+from passcli.sms.effects import match_inbound
 from passcli.store.engine import write_transaction
 from passcli.store.schema import customers, event_numbers, events, purchases, redemptions
 from passcli.timeutil import to_epoch
@@ -89,6 +91,11 @@ def import_file(
             if strict and report.rejected:
                 raise _StrictRollback
             rebuild_indexes(conn, deferred)
+            if kind in ("customers", "events"):
+                # New emails and phones: group members added by an address no customer had,
+                # and texts from such phones, now reach their customers (SPEC §8).
+                match_pending_members(conn)
+                match_inbound(conn)
     except _StrictRollback:
         report.loaded = False
         report.inserted = report.updated = report.skipped = 0

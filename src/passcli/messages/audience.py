@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, exists, func, literal, or_, select, union
 
 from passcli.messages.spec import MessageSpec
 from passcli.segments.compile import ID, SegmentCompiler
-from passcli.segments.spec import SegmentSpec
+from passcli.segments.spec import GroupRef, SegmentSpec
 from passcli.store.schema import customers, deliveries, purchases, redemptions
 from passcli.timeutil import to_epoch
 
@@ -41,7 +41,8 @@ E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 def members_query(
     segments: dict[str, SegmentSpec], message: MessageSpec, now: datetime, tz: tzinfo
 ) -> Select[Any]:
-    """SELECT customer_id: members of the message's segments, minus its exclude segments."""
+    """SELECT customer_id: members of the message's segments, minus its exclude segments,
+    and only members of its subscription group when it names one."""
     compiler = SegmentCompiler(segments, now, tz)
     included = [compiler.query(name) for name in message.segments]
     members = (included[0] if len(included) == 1 else union(*included)).subquery()
@@ -50,6 +51,10 @@ def members_query(
         excluded = [compiler.query(name) for name in message.exclude]
         left_out = (excluded[0] if len(excluded) == 1 else union(*excluded)).subquery()
         query = query.where(members.c[ID].not_in(select(left_out.c[ID])))
+    if message.subscription_group is not None:
+        # Only the group's members: a narrowing of the audience, like the segments.
+        in_group = compiler.compile(GroupRef(message.subscription_group))
+        query = query.where(in_group.test(members.c[ID]))
     return query
 
 
