@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, select
 
 from passcli.delivery.log import LOG_COLUMNS, delivery_log
 from passcli.errors import NotFoundError
+from passcli.groups.members import group_ref
+from passcli.groups.spec import GroupsFile
+from passcli.segments.compile import SegmentCompiler
 from passcli.store.schema import (
     CUSTOMER_FIELDS,
+    consent_changes,
     customers,
     events,
     items,
@@ -29,6 +34,7 @@ class CustomerProfile:
     events: list[dict[str, Any]]
     event_count: int
     deliveries: list[dict[str, Any]]
+    consent: list[dict[str, Any]]  # every change of an opt-in, oldest first
 
 
 def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> CustomerProfile:
@@ -76,6 +82,12 @@ def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> C
         select(func.count()).select_from(events).where(events.c.customer_id == customer_id)
     ).scalar_one()
     received = delivery_log(conn, customer_id=customer_id)
+    k = consent_changes.c
+    changes = conn.execute(
+        select(k.channel, k.opted_in, k.source, k.at, k.detail)
+        .where(k.customer_id == customer_id)
+        .order_by(k.at, k.id)
+    )
     return CustomerProfile(
         customer=dict(row._mapping),
         purchases=[dict(p._mapping) for p in bought],
@@ -83,4 +95,18 @@ def load_profile(conn: Connection, customer_id: str, event_limit: int = 20) -> C
         events=[dict(e._mapping) for e in latest],
         event_count=count,
         deliveries=[{k: d[k] for k in LOG_COLUMNS if k != "customer_id"} for d in received],
+        consent=[dict(c._mapping) for c in changes],
     )
+
+
+def groups_of(
+    conn: Connection, groups: GroupsFile, customer_id: str, now: datetime, tz: tzinfo
+) -> list[str]:
+    """The groups the customer is a member of now, in groups.yaml's order."""
+    compiler = SegmentCompiler({}, now, tz)
+    found = []
+    for name in groups.groups:
+        test = compiler.compile(group_ref(groups, name)).test(literal(customer_id))
+        if conn.execute(select(test)).scalar():
+            found.append(name)
+    return found

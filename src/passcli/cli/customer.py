@@ -24,7 +24,7 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Profile, purchases, redemptions and recent events of one customer."""
-    from passcli.customers import load_profile
+    from passcli.customers import groups_of, load_profile
     from passcli.project import require_project
     from passcli.segments.evaluate import known_items, segments_of
     from passcli.store import read_transaction
@@ -34,6 +34,7 @@ def show(
         profile = load_profile(conn, customer_id, event_limit=events)
         spec = require_project(env.settings.project_dir, known_items(conn))
         member_of = segments_of(conn, spec.segments, customer_id, env.now, env.settings.tz)
+        in_groups = groups_of(conn, spec.groups, customer_id, env.now, env.settings.tz)
     if json:
         print_json(
             {
@@ -43,6 +44,8 @@ def show(
                 "events": profile.events,
                 "event_count": profile.event_count,
                 "segments": member_of,
+                "groups": in_groups,
+                "consent": profile.consent,
                 "deliveries": profile.deliveries,
             }
         )
@@ -87,6 +90,22 @@ def show(
             ),
             Text(""),
             Text(f"Segments now: {', '.join(member_of) or '(none)'}"),
+            Text(f"Groups now: {', '.join(in_groups) or '(none)'}"),
+            Text(""),
+            table(
+                f"Consent changes ({len(profile.consent)})",
+                ["at", "channel", "opted in", "how", "detail"],
+                [
+                    [
+                        k["at"],
+                        k["channel"],
+                        "yes" if k["opted_in"] else "no",
+                        k["source"],
+                        k["detail"],
+                    ]
+                    for k in profile.consent
+                ],
+            ),
             Text(""),
             table(
                 f"Messages received ({len(profile.deliveries)})",

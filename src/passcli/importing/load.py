@@ -81,7 +81,7 @@ def import_file(
     try:
         with write_transaction(engine) as conn, _bulk_pragmas(conn):
             deferred = defer_indexes(conn, TABLES[kind])
-            writer = WRITERS[kind](conn, report)
+            writer = WRITERS[kind](conn, report, to_epoch(now))
             for batch in batches:
                 for line, reason in batch.rejected:
                     report.reject(line, reason)

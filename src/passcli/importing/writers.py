@@ -15,7 +15,15 @@ from passcli.importing.bulk import Bulk, Record
 from passcli.importing.report import ImportReport
 from passcli.importing.rows import CustomerPatch, numeric_properties
 from passcli.importing.upsert import upsert
-from passcli.store.schema import customers, event_numbers, events, items, purchases, redemptions
+from passcli.store.schema import (
+    consent_changes,
+    customers,
+    event_numbers,
+    events,
+    items,
+    purchases,
+    redemptions,
+)
 
 DAY = 86_400
 
@@ -70,17 +78,43 @@ def merge_customer(old: Record | None, patch: CustomerPatch) -> Record:
 
 
 class CustomerWriter:
-    def __init__(self, conn: Connection, report: ImportReport) -> None:
+    """Upserts customers; an opt-in that an import changes on an existing customer is
+    recorded in `consent_changes` (source `import`), so a customer's consent has its whole
+    history. The opt-ins a customer is created with are the import's (consent source
+    `import`), not a change."""
+
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
         self.bulk = Bulk(conn)
         self.report = report
+        self.at = at
 
     def write(self, rows: Numbered) -> None:
-        counts = upsert(self.bulk, customers, [patch for _, patch in rows], merge_customer)
+        changes: list[Record] = []
+
+        def merge(old: Record | None, patch: CustomerPatch) -> Record:
+            new = merge_customer(old, patch)
+            if old is not None:
+                for column in DEFAULT_OPT_IN:
+                    if new[column] != old[column]:
+                        changes.append(
+                            {
+                                "customer_id": new["id"],
+                                "channel": column.removesuffix("_opt_in"),
+                                "opted_in": new[column],
+                                "source": "import",
+                                "at": self.at,
+                                "detail": self.report.file,
+                            }
+                        )
+            return new
+
+        counts = upsert(self.bulk, customers, [patch for _, patch in rows], merge)
+        self.bulk.insert(consent_changes, changes)
         self.report.count(counts.inserted, counts.updated, counts.skipped)
 
 
 class ItemWriter:
-    def __init__(self, conn: Connection, report: ImportReport) -> None:
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
         self.bulk = Bulk(conn)
         self.report = report
 
@@ -128,7 +162,7 @@ def keep_known_customers(
 class PurchaseWriter:
     """Creates items first seen here as products and derives missing expiries (SPEC §2)."""
 
-    def __init__(self, conn: Connection, report: ImportReport) -> None:
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
         self.bulk = Bulk(conn)
         self.report = report
         self.known = KnownCustomers()
@@ -157,7 +191,7 @@ class PurchaseWriter:
 
 
 class RedemptionWriter:
-    def __init__(self, conn: Connection, report: ImportReport) -> None:
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
         self.bulk = Bulk(conn)
         self.report = report
         self.known = KnownCustomers()
@@ -172,10 +206,10 @@ class EventWriter:
     """Identify calls upsert customers; track calls insert events once per messageId, and
     create the customer of an unknown userId with just that id, as Segment does."""
 
-    def __init__(self, conn: Connection, report: ImportReport) -> None:
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
         self.bulk = Bulk(conn)
         self.report = report
-        self.customers = CustomerWriter(conn, report)
+        self.customers = CustomerWriter(conn, report, at)
         self.known = KnownCustomers()
 
     def write(self, rows: Numbered) -> None:
@@ -228,7 +262,7 @@ class EventWriter:
         self.bulk.insert(event_numbers, numbers)
 
 
-WRITERS: dict[str, Callable[[Connection, ImportReport], Writer]] = {
+WRITERS: dict[str, Callable[[Connection, ImportReport, int], Writer]] = {
     "customers": CustomerWriter,
     "items": ItemWriter,
     "purchases": PurchaseWriter,
