@@ -4,6 +4,7 @@
     ├── UsageError                    exit 2: bad arguments, unknown names
     │   └── InvalidProjectError       exit 2: invalid YAML files; carries every Diagnostic
     ├── NotFoundError                 exit 1: an unknown customer id, ...
+    ├── OfferRefused                  exit 1: a customer may not use an offer now (carries why)
     ├── StoreError                    exit 1: the store is unreachable or broken
     ├── ImportFailed                  exit 1: an import rejected rows (the report is attached)
     └── DeliveryError                 exit 1: a transport could not deliver
@@ -19,6 +20,10 @@ Foreign errors (SQLAlchemy, smtplib, httpx) are translated where they enter pass
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from passcli.offers.usage import OfferCheck
 
 
 @dataclass(frozen=True, order=True)
@@ -57,6 +62,15 @@ class InvalidProjectError(UsageError):
 
 class NotFoundError(PasscliError):
     """A record the user named (a customer id, ...) does not exist."""
+
+
+class OfferRefused(PasscliError):
+    """A customer may not use an offer now (disabled, not in its groups, too many attendees,
+    or past its usage limit); nothing was recorded. `check` says why and what is left."""
+
+    def __init__(self, check: OfferCheck) -> None:
+        self.check = check
+        super().__init__(check.message or f"offer {check.offer!r} refused")
 
 
 class StoreError(PasscliError):
