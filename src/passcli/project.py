@@ -12,6 +12,8 @@ from pathlib import Path
 from passcli.errors import Diagnostic, InvalidProjectError
 from passcli.groups.spec import GroupsFile, MembershipGroup, parse_groups
 from passcli.groups.validate import check_groups
+from passcli.journeys.spec import JourneySpec, parse_journeys
+from passcli.journeys.validate import check_journeys
 from passcli.messages.spec import MessageSpec, parse_messages
 from passcli.messages.validate import check_messages
 from passcli.segments.spec import Problem, SegmentSpec, parse_segments, resolve_groups
@@ -21,6 +23,7 @@ from passcli.yamlpos import LoadedYaml, Positions, load_yaml
 SEGMENTS_FILE = "segments.yaml"
 MESSAGES_FILE = "messages.yaml"
 GROUPS_FILE = "groups.yaml"
+JOURNEYS_FILE = "journeys.yaml"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Project:
     segments: dict[str, SegmentSpec]
     messages: dict[str, MessageSpec] = field(default_factory=dict)
     groups: GroupsFile = field(default_factory=GroupsFile)
+    journeys: dict[str, JourneySpec] = field(default_factory=dict)
 
 
 def _load(directory: Path, name: str) -> LoadedYaml | None:
@@ -89,7 +93,22 @@ def load_project(
         )
         problems += check_messages(messages, names, known_items, subscription)
         diagnostics += _located(loaded_messages.positions, problems)
-    return Project(directory, segments, messages, groups), sorted(set(diagnostics))
+    journeys: dict[str, JourneySpec] = {}
+    loaded_journeys = _load(directory, JOURNEYS_FILE)
+    if loaded_journeys is not None:
+        diagnostics += loaded_journeys.problems
+        problems = []
+        journeys = parse_journeys(loaded_journeys.data, problems)
+        problems += check_journeys(
+            journeys,
+            set(messages) | _declared(loaded_messages, "messages"),
+            set(segments) | _declared(loaded, "segments"),
+            groups,
+            group_names,
+        )
+        diagnostics += _located(loaded_journeys.positions, problems)
+    project = Project(directory, segments, messages, groups, journeys)
+    return project, sorted(set(diagnostics))
 
 
 def _declared(loaded: LoadedYaml | None, section: str) -> set[str]:
