@@ -17,6 +17,7 @@ from passcli.cli import (
     message,
     offer,
     project,
+    report,
     schedule,
     segment,
     serve,
@@ -92,6 +93,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(group.app, name="group")
 app.add_typer(sms.app, name="sms")
 app.add_typer(offer.app, name="offer")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from passcli.messages.conversion import Conversion, EventMatch, Span
 from passcli.segments.comparisons import Spec
 from passcli.segments.spec import Problem
 from passcli.yamlpos import YamlPath, did_you_mean
@@ -111,6 +112,9 @@ class MessageSpec(Spec):
     once_per_customer: bool = True
     schedule: Schedule | None = None
     subscription_group: str | None = None  # only members of this group (groups.yaml) get it
+    # What counts as converting, for reports (SPEC §10). Left out of model_dump, so out of
+    # the fingerprint: it changes no send, so adding one does not make a new version.
+    conversion: Conversion | None = Field(default=None, exclude=True)
 
     _lists = field_validator("segments", "exclude", mode="before")(
         lambda value: [value] if isinstance(value, str) else value
@@ -174,6 +178,10 @@ def _translate(exc: ValidationError, path: YamlPath) -> list[Problem]:
             choices = SCHEDULE_KEYS if "schedule" in loc[:-1] else MESSAGE_KEYS
             if "misfire_grace" in loc[:-1]:
                 choices = tuple(Duration.model_fields)
+            if "conversion" in loc[:-1]:
+                models: dict[str, type[Spec]] = {"event": EventMatch, "within": Span}
+                inner = models.get(str(loc[-2]), Conversion)
+                choices = tuple(inner.model_fields)
             hint = did_you_mean(key, choices)
             problems.append(Problem(where, f"unknown key {key!r}{hint}", True))
         elif error["type"] == "missing":

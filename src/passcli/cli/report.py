@@ -1,0 +1,136 @@
+"""`passcli report message|journey NAME` (SPEC §10): a table, `--json`, `--format csv`, and
+`--html FILE` for a self-contained page with charts (written besides what stdout shows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.text import Text
+
+from passcli.cli.context import JsonOption, NowOption, ProjectOption, make_env
+from passcli.cli.output import out, print_json, say, table
+from passcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from passcli.reports.outcomes import Outcomes
+
+app = typer.Typer(
+    help="Reports: what a message or a journey did, and what followed.", no_args_is_help=True
+)
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        metavar="table|csv",
+        help="table (default) or csv, on stdout.",
+        show_default=False,
+    ),
+]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="Also write the report as a self-contained HTML page with charts to FILE.",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+
+
+def _check_format(value: str, json: bool) -> None:
+    if value not in ("table", "csv"):
+        raise UsageError(f"--format takes table or csv, not {value!r}")
+    if json and value == "csv":
+        raise UsageError("give --json or --format csv, not both")
+
+
+def _write_html(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    say(f"wrote {path}")
+
+
+@app.command("message")
+def message(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The message's name.")],
+    format: FormatOption = "table",
+    html: HtmlOption = None,
+    project: ProjectOption = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Per occurrence of a message: audience, sent, failed, skipped by reason, unsubscribes
+    that followed, conversions and the conversion rate."""
+    from passcli.reports.csv import message_csv
+    from passcli.reports.documents import message_document
+    from passcli.reports.message import message_report
+    from passcli.store import read_transaction
+
+    _check_format(format, json)
+    env = make_env(ctx, project, now, json)
+    messages = env.project().messages
+    with read_transaction(env.engine) as conn:
+        report = message_report(conn, messages, name, env.now, env.settings.tz)
+    if html is not None:
+        from passcli.reports.html import message_html
+
+        _write_html(html, message_html(report, env.settings.tz))
+    if json:
+        print_json(message_document(report))
+        return
+    if format == "csv":
+        typer.echo(message_csv(report), nl=False)
+        return
+    rows = [
+        [row.occurrence, row.kind, row.status, *_outcome_cells(row.outcomes)]
+        for row in report.occurrences
+    ]
+    rows.append(["total", "", "", *_outcome_cells(report.total)])
+    columns = ["occurrence", "kind", "status", *OUTCOME_HEADERS]
+    title = f"{report.message}: {report.title}" if report.title else report.message
+    parts: list[Any] = [Text(title, style="bold"), Text(_conversion_line(report.conversion))]
+    parts.append(table(None, columns, rows))
+    out.print(Group(*parts))
+
+
+OUTCOME_HEADERS = [
+    "audience",
+    "email",
+    "sms",
+    "failed",
+    "skipped",
+    "unsubscribed",
+    "converted",
+    "rate",
+]
+
+
+def _outcome_cells(o: Outcomes) -> list[Any]:
+    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(o.skipped.items()))
+    rate = o.conversion_rate
+    return [
+        o.audience,
+        o.sent.get("email", 0),
+        o.sent.get("sms", 0),
+        o.failed + o.pending if not o.pending else f"{o.failed} (+{o.pending} pending)",
+        skipped or 0,
+        sum(o.unsubscribes.values()),
+        "" if o.conversions is None else o.conversions,
+        "" if rate is None else f"{rate:.1%}",
+    ]
+
+
+def _conversion_line(conversion: Any) -> str:
+    if conversion is None:
+        return "no conversion defined (add conversion: to the message to count them)"
+    seconds = conversion.within.total
+    span = f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
+    return f"converts on {conversion.event.name} within {span} after delivery"

@@ -1,0 +1,60 @@
+"""The reports' JSON documents (docs/reports.md keeps their shapes stable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from passcli.messages.conversion import Conversion
+from passcli.reports.message import MessageReport
+from passcli.reports.outcomes import DaySends, Outcomes
+
+
+def outcomes_document(outcomes: Outcomes) -> dict[str, Any]:
+    rate = outcomes.conversion_rate
+    return {
+        "audience": outcomes.audience,
+        "sent": dict(outcomes.sent),
+        "failed": outcomes.failed,
+        "pending": outcomes.pending,
+        "skipped": dict(sorted(outcomes.skipped.items())),
+        "held": outcomes.held,
+        "unsubscribes": dict(outcomes.unsubscribes),
+        "conversions": outcomes.conversions,
+        "conversion_rate": round(rate, 4) if rate is not None else None,
+    }
+
+
+def conversion_document(conversion: Conversion | None) -> dict[str, Any] | None:
+    if conversion is None:
+        return None
+    return {
+        "event": conversion.event.name,
+        "where": list(conversion.event.where),
+        "within_seconds": conversion.within.total,
+    }
+
+
+def days_document(days: list[DaySends]) -> list[dict[str, Any]]:
+    return [{"day": d.day.isoformat(), "email": d.email, "sms": d.sms} for d in days]
+
+
+def message_document(report: MessageReport) -> dict[str, Any]:
+    return {
+        "message": report.message,
+        "title": report.title,
+        "at": report.at,
+        "conversion": conversion_document(report.conversion),
+        "unsubscribe_window_seconds": report.unsubscribe_window,
+        "occurrences": [
+            {
+                "occurrence": row.occurrence,
+                "kind": row.kind,
+                "status": row.status,
+                "started_at": row.started_at,
+                **outcomes_document(row.outcomes),
+            }
+            for row in report.occurrences
+        ],
+        "total": outcomes_document(report.total),
+        "sends_by_day": days_document(report.days),
+    }
