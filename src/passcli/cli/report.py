@@ -90,42 +90,52 @@ def message(
         typer.echo(message_csv(report), nl=False)
         return
     rows = [
-        [row.occurrence, row.kind, row.status, *_outcome_cells(row.outcomes)]
+        [_label(row.occurrence, row.kind, row.status), *_outcome_cells(row.outcomes)]
         for row in report.occurrences
     ]
-    rows.append(["total", "", "", *_outcome_cells(report.total)])
-    columns = ["occurrence", "kind", "status", *OUTCOME_HEADERS]
+    rows.append(["total", *_outcome_cells(report.total)])
     title = f"{report.message}: {report.title}" if report.title else report.message
     parts: list[Any] = [Text(title, style="bold"), Text(_conversion_line(report.conversion))]
-    parts.append(table(None, columns, rows))
+    parts += [table(None, ["occurrence", *OUTCOME_HEADERS], rows), Text(_totals(report.total))]
     out.print(Group(*parts))
 
 
-OUTCOME_HEADERS = [
-    "audience",
-    "email",
-    "sms",
-    "failed",
-    "skipped",
-    "unsubscribed",
-    "converted",
-    "rate",
-]
+OUTCOME_HEADERS = ["audience", "sent", "failed", "skipped", "unsubscribed", "converted"]
+
+
+def _label(occurrence: str, kind: str, status: str) -> str:
+    """The occurrence, marked when it is a manual send or not done."""
+    notes = [
+        n for n in (kind if kind != "scheduled" else "", status if status != "done" else "") if n
+    ]
+    return f"{occurrence} ({', '.join(notes)})" if notes else occurrence
 
 
 def _outcome_cells(o: Outcomes) -> list[Any]:
-    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(o.skipped.items()))
     rate = o.conversion_rate
+    converted: Any = "" if o.conversions is None else o.conversions
+    if rate is not None:
+        converted = f"{o.conversions} ({rate:.1%})"
+    failed: Any = o.failed if not o.pending else f"{o.failed} (+{o.pending} pending)"
     return [
         o.audience,
-        o.sent.get("email", 0),
-        o.sent.get("sms", 0),
-        o.failed + o.pending if not o.pending else f"{o.failed} (+{o.pending} pending)",
-        skipped or 0,
+        o.sent_total,
+        failed,
+        sum(o.skipped.values()),
         sum(o.unsubscribes.values()),
-        "" if o.conversions is None else o.conversions,
-        "" if rate is None else f"{rate:.1%}",
+        converted,
     ]
+
+
+def _totals(o: Outcomes) -> str:
+    """The totals' detail: sends by channel, skips by reason, unsubscribes by channel."""
+    sent = ", ".join(f"{channel} {count}" for channel, count in sorted(o.sent.items()))
+    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(o.skipped.items()))
+    unsubs = ", ".join(f"{channel} {count}" for channel, count in sorted(o.unsubscribes.items()))
+    lines = [f"sent: {sent}", f"skipped: {skipped or 'none'}", f"unsubscribed: {unsubs}"]
+    if o.held:
+        lines.append(f"held: {o.held}")
+    return "\n".join(lines)
 
 
 def _conversion_line(conversion: Any) -> str:
