@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     twilio_api_base: str = "https://api.twilio.com"
     public_url: str | None = None
     default_region: str = "US"
+    segment_write_key: SecretStr | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -56,7 +57,9 @@ class Settings(BaseSettings):
         zone(value)
         return value
 
-    @field_validator("secret_key", "smtp_password", "twilio_auth_token", mode="before")
+    @field_validator(
+        "secret_key", "smtp_password", "twilio_auth_token", "segment_write_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -1,8 +1,8 @@
 """`copy_store`: every table, identical rows, counts checked, one transaction on the target.
 
 The source is a SQLite project built from the bundled example data, with sends, a local-time
-run and an unsubscribe, so that every table of the schema holds rows; the target is the
-`database_url` store (SQLite, or a fresh PostgreSQL schema with --database-url).
+run, an unsubscribe and an audience sync, so that every table of the schema holds rows; the
+target is the `database_url` store (SQLite, or a fresh PostgreSQL schema with --database-url).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ LOCAL_TIME_MESSAGE = """
 
 
 def build_source(directory: Path) -> Path:
-    """The demo project, after a send, an unsubscribe and a run-due with a local-time message,
-    plus an occurrence without counts (a SQL NULL in a JSON column)."""
+    """The demo project, after a send, an unsubscribe, a run-due with a local-time message and
+    an audience sync, plus an occurrence without counts (a SQL NULL in a JSON column)."""
     from typer.testing import CliRunner
 
     runner = CliRunner()
@@ -74,6 +74,7 @@ def build_source(directory: Path) -> Path:
     mail = sorted((directory / "outbox").glob("*/*"))[0].read_text(encoding="utf-8")
     passcli("unsubscribe", re.search(r"token=([\w.-]+)", mail).group(1))
     passcli("run-due")
+    passcli("segment", "sync", "high-ltv", "--to", str(directory / "high-ltv.jsonl"))
     engine = make_engine(f"sqlite:///{directory / 'passcli.db'}")
     with engine.begin() as conn:
         conn.execute(

@@ -108,26 +108,6 @@ def show(
         )
 
 
-def _addresses(values: list[str], file: Path | None) -> list[str]:
-    """The addresses given, then those of the file: one a line; blank lines and lines
-    starting with # are skipped, and a CSV's first column is taken (a header `email` or
-    `phone` is skipped)."""
-    found = list(values)
-    if file is not None:
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-        for line in text.splitlines():
-            value = line.split(",", 1)[0].strip().strip('"')
-            if not value or value.startswith("#") or value.lower() in ("email", "phone"):
-                continue
-            found.append(value)
-    if not found:
-        raise UsageError("give at least one email or phone, or --file FILE")
-    return found
-
-
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -141,7 +121,8 @@ def add(
     file: Annotated[
         Path | None,
         typer.Option(
-            "--file", help="A file of emails or phones, one a line (or a CSV's first column)."
+            "--file",
+            help="A file of emails or phones, one a line, or a CSV with an email or phone column.",
         ),
     ] = None,
     project: ProjectOption = None,
@@ -149,17 +130,29 @@ def add(
     json: JsonOption = False,
 ) -> None:
     """Add people to a manual or subscription group by email or phone; an address that no
-    customer has yet is kept and matched when such a customer is imported."""
+    customer has yet is kept and matched when such a customer is imported. A --file is a
+    list, one address a line, or a CSV with an email (or phone) column."""
+    from passcli.groups.addresses import read_addresses
     from passcli.groups.members import add_members
     from passcli.store import write_transaction
 
     env = make_env(ctx, project, now, json)
     spec = env.project()
-    given = _addresses(addresses or [], file)
+    region = env.settings.default_region
+    from_file = read_addresses(file, region) if file is not None else []
+    if not addresses and not from_file:
+        given = f"{file} holds no address" if file is not None else "no address given"
+        raise UsageError(f"{given}: give at least one email or phone, or --file FILE")
     with write_transaction(env.engine) as conn:
-        report = add_members(
-            conn, spec.groups, name, given, region=env.settings.default_region, now=env.now
-        )
+        # One transaction: a bad address on the command line adds nobody from the file
+        # either (the file's were checked as it was read).
+        report = add_members(conn, spec.groups, name, addresses or [], region=region, now=env.now)
+        if from_file:
+            report.merge(
+                add_members(
+                    conn, spec.groups, name, from_file, region=region, now=env.now, source="file"
+                )
+            )
     if json:
         print_json(report.to_json())
         return

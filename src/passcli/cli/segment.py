@@ -1,4 +1,4 @@
-"""`passcli validate` and `passcli segment list|preview|export`."""
+"""`passcli validate` and `passcli segment list|preview|export|diff|sync`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 # The export's columns (segments.evaluate.MEMBER_COLUMNS, named here to keep start-up light).
 MEMBER_COLUMNS = ("id", "email", "phone", "first_name", "last_name")
 
-app = typer.Typer(help="Look at segments: sizes, members, exports.", no_args_is_help=True)
+app = typer.Typer(
+    help="Look at segments: sizes, members, exports, changes; sync them as audiences.",
+    no_args_is_help=True,
+)
 
 PREVIEW_ROWS = 20
 
@@ -207,3 +210,115 @@ def _write_atomically(path: Path, rows: Any, format: str) -> int:
         os.unlink(temp)
         raise
     return written
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The segment's name.")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="List at most N changes.")
+    ] = None,
+    project: ProjectOption = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Who entered and who left the segment since its last sync; changes nothing."""
+    from itertools import islice
+
+    from passcli.delivery.spool import Spool
+    from passcli.segments.snapshots import diff as segment_diff
+    from passcli.store import read_transaction
+
+    env = make_env(ctx, project, now, json)
+    spec = env.project()
+    with read_transaction(env.engine) as conn:
+        found = segment_diff(conn, spec.segments, name, env.now, env.settings.tz)
+    log = found.changes
+    try:
+        if json:
+            listed = Spool()
+            for change in islice(log, limit):
+                listed.append({"customer_id": change.customer_id, "change": change.change})
+            print_json(
+                {
+                    "segment": name,
+                    "at": env.now,
+                    "since": found.since,
+                    "syncs": found.before.generation,
+                    "snapshot": found.before.members,
+                    "members": found.members,
+                    "entered": log.entered,
+                    "exited": log.exited,
+                    "changes": listed,
+                }
+            )
+            listed.close()
+            return
+        since = (
+            f"since the sync at {iso_utc(found.since)}"
+            if found.since is not None
+            else "never synced: every member entered"
+        )
+        out.print(f"{name}: {log.entered} entered, {log.exited} exited, {since}")
+        shown = log.head(limit if limit is not None else PREVIEW_ROWS)
+        if shown:
+            rows = [[c.change, c.customer_id] for c in shown]
+            out.print(table(None, ["change", "customer"], rows))
+        if len(log) > len(shown):
+            out.print(f"... and {len(log) - len(shown)} more (--limit N, or --json)")
+    finally:
+        log.close()
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The segment's name.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="A .jsonl file to append the events to, or an http(s) URL to POST them to "
+            'as {"batch": [...]} (Segment\'s /v1/batch).',
+            show_default=False,
+        ),
+    ],
+    project: ProjectOption = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Send the segment's changes since its last sync as Audience Entered / Audience Exited
+    track events (every member the first time), then advance its snapshot."""
+    from passcli.segments.destinations import destination_for
+    from passcli.segments.sync import sync_segment
+
+    env = make_env(ctx, project, now, json)
+    key = env.settings.segment_write_key
+    destination = destination_for(to, key.get_secret_value() if key else None)
+    spec = env.project()
+    report = sync_segment(env.engine, spec.segments, name, env.now, env.settings.tz, destination)
+    if json:
+        print_json(
+            {
+                "segment": report.segment,
+                "at": report.at,
+                "to": report.to,
+                "since": report.since,
+                "first": report.first,
+                "sync": report.sync,
+                "entered": report.entered,
+                "exited": report.exited,
+                "events": report.events,
+                "requests": report.requests,
+                "members": report.members,
+            }
+        )
+        return
+    batches = f" in {report.requests} request{'s' if report.requests != 1 else ''}"
+    say(
+        f"synced {name} to {report.to}: {report.entered} entered, {report.exited} exited "
+        f"({report.events} event{'s' if report.events != 1 else ''}"
+        f"{batches if report.requests else ''}); sync {report.sync}, "
+        f"{report.members} member{'s' if report.members != 1 else ''} in the snapshot"
+    )

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 
-from passcli.errors import UsageError
+from passcli.errors import NotFoundError, UsageError
 from passcli.groups.spec import GroupsFile, ManualGroup, MembershipGroup, SubscriptionGroup
 from passcli.importing.fields import FieldError, email, phone
 from passcli.segments.compile import ID, SegmentCompiler
@@ -46,6 +46,11 @@ class AddReport:
     added: list[dict[str, str]] = field(default_factory=list)  # {"address", "customer_id"}
     pending: list[str] = field(default_factory=list)  # no customer has it yet: kept
     already: list[str] = field(default_factory=list)  # already members (or pending)
+
+    def merge(self, other: AddReport) -> None:
+        self.added += other.added
+        self.pending += other.pending
+        self.already += other.already
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,7 +180,7 @@ def remove_members(
         value = raw.strip()
         g = group_members.c
         if not _is_customer(conn, value):
-            address = normalise_address(value, region)
+            address = _address_or_unknown_id(value, region)
             ids = customers_with(conn, address)
             condition = and_(
                 g.group_name == name,
@@ -188,6 +193,19 @@ def remove_members(
         removed = conn.execute(delete(group_members).where(condition)).rowcount
         (report.removed if removed else report.not_members).append(label)
     return report
+
+
+def _address_or_unknown_id(value: str, region: str) -> str:
+    """`value`, which is no customer's id, as an email or phone. A value that is neither
+    was most likely meant as a customer id: an unknown customer id (exit 1, SPEC §5)."""
+    try:
+        return normalise_address(value, region)
+    except UsageError:
+        if "@" in value:
+            raise  # meant as an email: a bad one
+        raise NotFoundError(
+            f"no customer with id {value!r} (and it is not an email or a phone number)"
+        ) from None
 
 
 def _is_customer(conn: Connection, value: str) -> bool:
@@ -289,16 +307,22 @@ def match_pending_members(conn: Connection) -> int:
     some customer has that email or phone; how many rows were matched. Every customer with
     the address becomes a member; a customer already in the group keeps their own row."""
     g = group_members.c
+    # Only the addresses some customer now has: most imports match none of them, and an
+    # address that never becomes a customer's must not cost a query per import.
     pending = conn.execute(
-        select(g.id, g.group_name, g.address, g.source, g.added_at).where(g.customer_id.is_(None))
+        select(g.id, g.group_name, g.address, g.source, g.added_at)
+        .where(
+            g.customer_id.is_(None),
+            or_(
+                exists().where(customers.c.email == g.address),
+                exists().where(customers.c.phone == g.address),
+            ),
+        )
+        .order_by(g.id)
     ).all()
-    if not pending:
-        return 0
     matched = 0
     for row in pending:
         found = customers_with(conn, row.address)
-        if not found:
-            continue
         first, *others = found
         if first in _member_ids(conn, row.group_name, [first]):
             conn.execute(delete(group_members).where(g.id == row.id))

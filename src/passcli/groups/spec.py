@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
 
 from passcli.segments.comparisons import Spec
 from passcli.segments.spec import Problem
@@ -38,24 +38,32 @@ class MembershipGroup(Spec):
     _items = field_validator("items", mode="before")(_as_list)
 
 
+def _keyword(value: Any) -> str:
+    """One join keyword, upper case. YAML reads an unquoted YES, NO, ON or OFF as a boolean
+    and 2026 as a number: a number is taken as its digits, a boolean must be quoted."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"YAML reads this unquoted word as {str(value).lower()}: quote the keyword"
+        )
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("a keyword is one word of letters and digits")
+    if not KEYWORD_RE.match(value):
+        raise ValueError(f"a keyword is one word of letters and digits, not {value!r}")
+    return value.upper()
+
+
 class SubscriptionGroup(Spec):
     """People who subscribed on a channel, by texting one of `join_keywords` or by hand."""
 
     kind: Literal["subscription"]
     description: str | None = None
     channel: Literal["sms"] = "sms"
-    join_keywords: list[str] = []
+    join_keywords: list[Annotated[str, BeforeValidator(_keyword)]] = []
     join_reply: str | None = None
 
     _keywords = field_validator("join_keywords", mode="before")(_as_list)
-
-    @field_validator("join_keywords")
-    @classmethod
-    def _words(cls, value: list[str]) -> list[str]:
-        for word in value:
-            if not KEYWORD_RE.match(word):
-                raise ValueError(f"a keyword is one word of letters and digits, not {word!r}")
-        return [word.upper() for word in value]
 
 
 GroupSpec = Annotated[
@@ -110,6 +118,9 @@ class GroupsFile:
     )
     sms_keywords: SmsKeywords = SmsKeywords()
     offers: dict[str, OfferSpec] = field(default_factory=dict)
+    # Every name under `groups:`, well-formed or not: an offer naming a broken group is
+    # reported where the group is broken, not again as naming an unknown group.
+    declared_groups: frozenset[str] = frozenset()
 
     def subscription_groups(self) -> dict[str, SubscriptionGroup]:
         return {n: g for n, g in self.groups.items() if isinstance(g, SubscriptionGroup)}
@@ -169,6 +180,10 @@ def parse_groups(data: Any, problems: list[Problem]) -> GroupsFile:
                         exc, ("sms_keywords",), tuple(SmsKeywords.model_fields), "sms_keywords"
                     )
                 )
+                # The replies that are well-formed, so that their templates are checked too.
+                fields = SmsKeywords.model_fields
+                good = {k: v for k, v in raw_keywords.items() if k in fields and isinstance(v, str)}
+                keywords = SmsKeywords.model_validate(good)
     offers: dict[str, OfferSpec] = {}
     for name, raw in _section(data, "offers", problems):
         path = ("offers", name)
@@ -179,7 +194,8 @@ def parse_groups(data: Any, problems: list[Problem]) -> GroupsFile:
             offers[str(name)] = OfferSpec.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_translate(exc, path, OFFER_KEYS, "offer"))
-    return GroupsFile(groups, keywords, offers)
+    declared = frozenset(str(name) for name, _ in _section(data, "groups", []))
+    return GroupsFile(groups, keywords, offers, declared)
 
 
 OFFER_KEYS = tuple(OfferSpec.model_fields)

@@ -43,7 +43,7 @@ def check_groups(groups_file: GroupsFile, known_items: set[str] | None) -> list[
     keywords = groups_file.sms_keywords
     for field in ("help_reply", "stop_reply", "start_reply"):
         problems += _template(getattr(keywords, field), ("sms_keywords", field), field)
-    names = set(groups_file.groups)
+    names = set(groups_file.groups) | groups_file.declared_groups
     for name, offer in groups_file.offers.items():
         path = ("offers", name)
         for index, group_name in enumerate(offer.groups):

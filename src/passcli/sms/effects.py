@@ -5,14 +5,28 @@ imports). Store writes only: no transport, so imports can use it cheaply."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, exists, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from passcli.groups.keywords import Keyword
 from passcli.groups.members import customers_with
 from passcli.store.schema import consent_changes, customers, events, group_members, inbound_messages
 
 EVENT = "SMS Keyword"
+
+
+def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> int | None:
+    """INSERT one row unless it would break a unique key; the new row's id, or None.
+
+    Webhooks run at once (Twilio retries one that is slow to answer): on PostgreSQL a
+    second insert of the same key waits for the first transaction, then does nothing,
+    where a check before the insert would see nothing and fail on the key."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    found = conn.execute(statement.returning(table.c.id)).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def apply_to_customer(
@@ -39,20 +53,21 @@ def apply_to_customer(
     elif keyword.action in ("start", "join"):
         _sms_consent(conn, customer_id, True, keyword.word, at)
     if keyword.action == "join" and keyword.group is not None:
-        member = conn.execute(
-            select(g.id).where(g.group_name == keyword.group, g.customer_id == customer_id)
-        ).first()
-        if member is None:
-            joined = True
-            conn.execute(
-                insert(group_members).values(
-                    group_name=keyword.group,
-                    customer_id=customer_id,
-                    address=None,
-                    source="keyword",
-                    added_at=at,
-                )
+        # A member already (by keyword or by hand) stays as they are.
+        joined = (
+            insert_new(
+                conn,
+                group_members,
+                {
+                    "group_name": keyword.group,
+                    "customer_id": customer_id,
+                    "address": None,
+                    "source": "keyword",
+                    "added_at": at,
+                },
             )
+            is not None
+        )
     conn.execute(
         insert(events).values(
             message_id=f"sms-inbound:{inbound_id}:{customer_id}",
@@ -101,39 +116,32 @@ def pending_phone(conn: Connection, keyword: Keyword, number: str, at: datetime)
         return False
     if keyword.action != "join":
         return False
-    pending = conn.execute(
-        select(g.id).where(
-            g.group_name == keyword.group, g.address == number, g.customer_id.is_(None)
-        )
-    ).first()
-    if pending is not None:
-        return False
-    conn.execute(
-        insert(group_members).values(
-            group_name=keyword.group,
-            customer_id=None,
-            address=number,
-            source="keyword",
-            added_at=at,
-        )
-    )
-    return True
+    # One pending row per group and address (a partial unique index): a second join
+    # keyword from the phone, or an address added by hand before, keeps the first.
+    pending = {
+        "group_name": keyword.group,
+        "customer_id": None,
+        "address": number,
+        "source": "keyword",
+        "added_at": at,
+    }
+    return insert_new(conn, group_members, pending) is not None
 
 
 def match_inbound(conn: Connection) -> int:
     """Apply the messages received from phones that no customer had, to the customers who
     now have those phones, in the order received; how many messages were matched."""
     m = inbound_messages.c
+    # Only the phones some customer now has: texts from numbers that never become a
+    # customer's (wrong numbers, spam) must not cost a query per import.
     waiting = conn.execute(
         select(m.id, m.phone, m.body, m.keyword, m.action, m.group_name, m.received_at)
-        .where(m.customer_id.is_(None))
+        .where(m.customer_id.is_(None), exists().where(customers.c.phone == m.phone))
         .order_by(m.received_at, m.id)
     ).all()
     matched = 0
     for row in waiting:
         found = customers_with(conn, row.phone)
-        if not found:
-            continue
         keyword = Keyword(row.action, row.keyword, row.group_name)
         for customer_id in found:
             apply_to_customer(conn, customer_id, int(row.id), keyword, row.body, row.received_at)

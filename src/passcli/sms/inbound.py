@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from passcli.branding import Branding
 from passcli.delivery.courier import Courier
@@ -34,7 +34,7 @@ from passcli.groups.spec import GroupsFile
 from passcli.importing.fields import FieldError, phone
 from passcli.messages.render import Template
 from passcli.project import Project
-from passcli.sms.effects import apply_to_customer, pending_phone
+from passcli.sms.effects import apply_to_customer, insert_new, pending_phone
 from passcli.store.engine import write_transaction
 from passcli.store.schema import deliveries, inbound_messages
 
@@ -107,44 +107,33 @@ def receive_sms(
         raise UsageError("the sender's phone number is empty")
     keyword = classify(message.body, join_keywords(project.groups))
     with write_transaction(engine) as conn:
-        if message.provider_id is not None:
+        found = customers_with(conn, number)
+        inbound_id = insert_new(
+            conn,
+            inbound_messages,
+            {
+                "provider_id": message.provider_id,
+                "phone": number,
+                "body": message.body,
+                "keyword": keyword.word,
+                "action": keyword.action,
+                "group_name": keyword.group,
+                "customer_id": found[0] if found else None,
+                "received_at": now,
+            },
+        )
+        if inbound_id is None:  # this MessageSid was received before: a retried webhook
             seen = conn.execute(
                 select(inbound_messages.c.id).where(
                     inbound_messages.c.provider_id == message.provider_id
                 )
-            ).first()
-            if seen is not None:
-                return Received(
-                    int(seen.id),
-                    number,
-                    keyword.word,
-                    keyword.action,
-                    keyword.group,
-                    (),
-                    True,
-                    None,
-                    None,
-                )
-        found = customers_with(conn, number)
-        inbound_id = conn.execute(
-            insert(inbound_messages)
-            .values(
-                provider_id=message.provider_id,
-                phone=number,
-                body=message.body,
-                keyword=keyword.word,
-                action=keyword.action,
-                group_name=keyword.group,
-                customer_id=found[0] if found else None,
-                received_at=now,
+            ).scalar_one()
+            return Received(
+                int(seen), number, keyword.word, keyword.action, keyword.group, (), True, None, None
             )
-            .returning(inbound_messages.c.id)
-        ).scalar_one()
         joined = False
         for customer_id in found:
-            joined |= apply_to_customer(
-                conn, customer_id, int(inbound_id), keyword, message.body, now
-            )
+            joined |= apply_to_customer(conn, customer_id, inbound_id, keyword, message.body, now)
         if not found:
             joined = pending_phone(conn, keyword, number, now)
     # A join keyword gets its reply when it started a membership: a member texting it
@@ -155,7 +144,7 @@ def receive_sms(
     if reply is not None:
         status = _send_reply(
             engine,
-            int(inbound_id),
+            inbound_id,
             number,
             found[0] if found else None,
             reply,
@@ -167,7 +156,7 @@ def receive_sms(
             sleep=sleep,
         )
     return Received(
-        int(inbound_id),
+        inbound_id,
         number,
         keyword.word,
         keyword.action,

@@ -369,3 +369,27 @@ offer_uses = Table(
     Index("ix_offer_uses_offer_customer", "offer", "customer_id", "used_at", "attendees"),
     Index("ix_offer_uses_customer", "customer_id", "used_at"),
 )
+
+
+# -- Audience sync (`segment diff` and `segment sync`, SPEC §10) --------------------------------
+
+# One row per synced segment: how many syncs have succeeded (part of each event's messageId,
+# so a retried sync sends the same ids and a later change new ones), when the last one did,
+# and how many members its snapshot holds.
+segment_syncs = Table(
+    "segment_syncs",
+    metadata,
+    Column("segment", String, primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("synced_at", UtcInstant, nullable=False),
+    Column("members", Integer, nullable=False),
+)
+
+# The members of a segment as of its last successful sync; diffs compare the segment's
+# query with these rows (EXCEPT both ways), in the store.
+segment_snapshots = Table(
+    "segment_snapshots",
+    metadata,
+    Column("segment", String, ForeignKey("segment_syncs.segment"), primary_key=True),
+    Column("customer_id", String, ForeignKey("customers.id"), primary_key=True),
+)
