@@ -91,7 +91,8 @@ def load_project(
         subscription = set(groups.subscription_groups()) | _declared_kind(
             loaded_groups, "subscription"
         )
-        problems += check_messages(messages, names, known_items, subscription)
+        kinds = {name: group.kind for name, group in groups.groups.items()}
+        problems += check_messages(messages, names, known_items, subscription, kinds)
         diagnostics += _located(loaded_messages.positions, problems)
     journeys: dict[str, JourneySpec] = {}
     loaded_journeys = _load(directory, JOURNEYS_FILE)

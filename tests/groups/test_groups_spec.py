@@ -518,15 +518,19 @@ def test_a_message_for_the_subscription_group_is_valid(runner, files):
     assert validate(runner, files) == (0, [])
 
 
-@pytest.mark.parametrize("group", ["vip", "members", "loyaltty"])
-def test_subscription_group_must_name_a_subscription_group(runner, files, group):
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ("vip", "'vip' is a manual group, not a subscription group"),
+        ("members", "'members' is a membership group, not a subscription group"),
+        ("loyaltty", "unknown subscription group 'loyaltty' (did you mean \"loyalty\"?)"),
+    ],
+)
+def test_subscription_group_must_name_a_subscription_group(runner, files, group, message):
     write(files, "messages.yaml", MESSAGE.format(group=group))
     code, problems = validate(runner, files)
     assert code == 2
-    assert len(problems) == 1
-    assert problems[0].startswith(f"messages.yaml:6:25: unknown subscription group '{group}'")
-    if group == "loyaltty":
-        assert problems[0].endswith('(did you mean "loyalty"?)')
+    assert problems == [f"messages.yaml:6:25: {message}"]
 
 
 def test_a_broken_group_is_not_reported_again_where_segments_name_it(runner, files):

@@ -39,11 +39,13 @@ def register(root: typer.Typer) -> None:
 
 
 def _message_names(env: Env) -> set[str]:
-    """Messages of messages.yaml, valid or not (a removed message still has a history)."""
+    """Messages of messages.yaml, valid or not (a removed message still has a history), and
+    `sms-reply`, the name keyword replies carry."""
     from passcli.project import load_project
+    from passcli.sms.inbound import REPLY_MESSAGE
 
     project, _ = load_project(env.settings.project_dir)
-    return set(project.messages)
+    return {*project.messages, REPLY_MESSAGE}
 
 
 def _schedule_text(spec: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from passcli.messages.render import CUSTOMER_VARIABLES, PASS_VARIABLES, check_template
 from passcli.messages.spec import MessageSpec
@@ -17,20 +17,23 @@ def check_messages(
     segment_names: set[str],
     known_items: set[str] | None,
     subscription_groups: Collection[str] = (),
+    group_kinds: Mapping[str, str] | None = None,
 ) -> list[Problem]:
+    group_kinds = group_kinds or {}
     problems: list[Problem] = []
     for name, spec in messages.items():
         path = ("messages", name)
         group = spec.subscription_group
         if group is not None and group not in subscription_groups:
-            hint = did_you_mean(group, subscription_groups)
-            known = "" if subscription_groups else " (groups.yaml declares no subscription group)"
-            problems.append(
-                Problem(
-                    (*path, "subscription_group"),
-                    f"unknown subscription group {group!r}{hint}{known}",
+            if group in group_kinds:
+                text = f"{group!r} is a {group_kinds[group]} group, not a subscription group"
+            else:
+                hint = did_you_mean(group, subscription_groups)
+                known = (
+                    "" if subscription_groups else " (groups.yaml declares no subscription group)"
                 )
-            )
+                text = f"unknown subscription group {group!r}{hint}{known}"
+            problems.append(Problem((*path, "subscription_group"), text))
         if spec.channel in ("email", "any") and not spec.subject:
             problems.append(Problem(path, f"a message sent by {spec.channel} needs a subject"))
         for field in ("segments", "exclude"):
