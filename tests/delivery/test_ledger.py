@@ -386,3 +386,100 @@ def test_queued_rows_of_a_dead_run_are_released_for_another_claim(ledger):
     assert (row.status, row.run_id, row.attempts) == ("pending", None, 0)
     assert list(take(ledger, "next", "c1").owned) == ["c1"]
     assert rows(ledger)["c1"].attempts == 1
+
+
+def test_a_claim_takes_only_rows_after_the_given_id(ledger):
+    start_run(ledger, "run-a")
+    with write_transaction(ledger) as conn:
+        plan(conn, SEND, items("c1", "c2", "c3"), NOW)
+    ids = {r.recipient: r.id for r in rows(ledger).values()}
+    with write_transaction(ledger) as conn:
+        later = claim_batch(conn, SEND.key, "run-a", NOW, size=5, after=ids["c1"])
+        rest = claim_batch(conn, SEND.key, "run-a", NOW, size=5, after=ids["c3"])
+        first = claim_batch(conn, SEND.key, "run-a", NOW, size=5)
+    assert [c.recipient for c in later] == ["c2", "c3"]
+    assert rest == []
+    assert [c.recipient for c in first] == ["c1"]
+
+
+def test_record_takes_an_idempotent_transports_queued_rows_straight_to_sent(ledger):
+    """The outbox skips `sending`: its claimed rows are recorded from `queued`."""
+    start_run(ledger, "run-a")
+    owned = take(ledger, "run-a", "c1", "c2", start=False).owned
+    finish(ledger, [Outcome(owned["c1"], "sent", provider_id="<1@example.com>")])
+    finish(ledger, [Outcome(owned["c2"], "sent")], run_id="run-b")  # not run-b's row
+    found = rows(ledger)
+    assert (found["c1"].status, found["c1"].provider_id, found["c1"].payload) == (
+        "sent",
+        "<1@example.com>",
+        None,
+    )
+    assert (found["c2"].status, found["c2"].run_id) == ("queued", "run-a")
+
+
+def test_planning_again_counts_waiting_rows_once_and_inserts_only_new_ones(ledger):
+    start_run(ledger, "run-a")
+    with write_transaction(ledger) as conn:
+        plan(conn, SEND, items("c1", "c2", "c3"), NOW)
+        claimed = claim_batch(conn, SEND.key, "run-a", NOW, size=1)
+        again = plan(conn, SEND, items("c1", "c2", "c3", "c4", "c5"), NOW)
+    assert [c.recipient for c in claimed] == ["c1"]
+    # c2 and c3 still wait (planned before, never claimed), c4 and c5 are new: 4 pending.
+    assert (again.pending, again.held) == (4, {"c1": "queued"})
+    found = rows(ledger)
+    assert len(found) == 5
+    assert {k: r.status for k, r in found.items()} == {
+        "c1": "queued",
+        "c2": "pending",
+        "c3": "pending",
+        "c4": "pending",
+        "c5": "pending",
+    }
+
+
+def test_many_racing_claimers_take_every_row_exactly_once(ledger, database_url):
+    """Four claimers, each with its own connection, empty one queue in small batches at
+    the same time (one statement per claim: SKIP LOCKED on PostgreSQL)."""
+    recipients = [f"r{n:03d}" for n in range(120)]
+    planned = [Planned(r, None, "email", f"{r}@example.com", Content("Hi")) for r in recipients]
+    with write_transaction(ledger) as conn:
+        plan(conn, SEND, planned, NOW)
+    run_ids = [f"run-{n}" for n in range(4)]
+    for run_id in run_ids:
+        start_run(ledger, run_id)
+    engines = [make_engine(database_url) for _ in run_ids]
+    barrier = threading.Barrier(len(run_ids))
+    taken: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
+    errors = []
+
+    def claimer(engine, run_id):
+        try:
+            barrier.wait(timeout=10)
+            while True:
+                with write_transaction(engine) as conn:
+                    batch = claim_batch(conn, SEND.key, run_id, NOW, size=7)
+                if not batch:
+                    return
+                assert len(batch) <= 7
+                taken[run_id].extend(c.recipient for c in batch)
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=claimer, args=(engine, run_id))
+        for engine, run_id in zip(engines, run_ids, strict=True)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert errors == []
+    everyone = [r for batch in taken.values() for r in batch]
+    assert sorted(everyone) == recipients  # each row once, none left out
+    owners = {r.recipient: r.run_id for r in rows(ledger).values()}
+    assert all(owners[r] == run_id for run_id, batch in taken.items() for r in batch)
+    assert {r.status for r in rows(ledger).values()} == {"queued"}

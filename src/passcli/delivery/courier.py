@@ -1,11 +1,12 @@
 """A courier delivers a send's queue: claim a batch of pending deliveries, send, record.
 
 Any number of couriers may work one send at once (threads or processes of one run, or
-run-dues on other hosts): each claims its own batches (see `queue.claim_batch`). A delivery
-is committed as `sending` right before its transport call, so a crash leaves only what was
-in flight `unknown`, never resent on its own: a duplicate is worse than a miss. Idempotent
-transports (the outbox: sending twice writes one file) start and record a whole batch at a
-time instead, since there a crash window costs nothing.
+run-dues on other hosts): each claims its own batches (see `queue.claim_batch`). A
+delivery is committed as `sending` right before its transport call, so a crash leaves only
+what was in flight `unknown`, never resent on its own: a duplicate is worse than a miss.
+Idempotent transports (the outbox: sending twice writes one file) skip `sending`: a batch is
+sent and recorded straight from `queued`, and after a crash its rows go back to `pending`
+and are sent again, which delivers them once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Engine, insert, update
 
 from passcli.branding import Branding
 from passcli.delivery.base import CARRIER_UNSUBSCRIBED, Outgoing
-from passcli.delivery.ledger import Outcome, record, start_sending, start_sending_many
+from passcli.delivery.ledger import Outcome, record, start_sending
 from passcli.delivery.queue import CLAIM_BATCH, Claimed, claim_batch
 from passcli.delivery.report import Recipient, SendReport
 from passcli.delivery.transports import Sleep, Transports, send_with_retries
@@ -27,8 +28,8 @@ from passcli.errors import PermanentDeliveryError, TransientDeliveryError, Uncer
 from passcli.store.engine import writer
 from passcli.store.schema import consent_changes, customers
 
-# Deliveries sent between two records: after a crash, at most that many of an idempotent
-# transport's are left `unknown` (others leave one: each is committed `sending` alone).
+# Deliveries of a transport that is not idempotent sent between two records (each is
+# committed `sending` alone, in the commit that records the ones before it).
 RECORD_EVERY = 25
 # How long an idle courier waits before looking again for work still being planned.
 IDLE_POLL_SECONDS = 0.05
@@ -52,10 +53,16 @@ class Courier:
     now: datetime  # the send's instant: Date headers, ledger times
     batch: int = CLAIM_BATCH
 
-    def drain(self, send_key: str, report: SendReport) -> int:
+    def __post_init__(self) -> None:
+        # The last id claimed per send: the next claim starts after it (see queue.py).
+        self._after: dict[str, int] = {}
+
+    def drain(self, send_key: str, report: SendReport, *, exhaustive: bool = True) -> int:
         """Deliver pending deliveries of `send_key` until none is left; how many were
-        claimed."""
-        return self.work(send_key, report, planned=None)
+        claimed. Not `exhaustive`: only those planned after what this courier last claimed
+        (the planner's own batch, with one worker), until a claim comes back short, without
+        looking through the whole queue for older ones."""
+        return self.work(send_key, report, planned=None, exhaustive=exhaustive)
 
     def work(
         self,
@@ -63,44 +70,58 @@ class Courier:
         report: SendReport,
         planned: Signal | None,
         alive: Callable[[], bool] = lambda: True,
+        *,
+        exhaustive: bool = True,
     ) -> int:
         """Deliver pending deliveries until the queue is empty and, when `planned` is
         given, planning has finished (it is set then). `alive` false stops the courier
         between batches (its parent is gone)."""
         claimed_total = 0
+        after = self._after.get(send_key, 0)
         with writer(self.engine) as conn:
             while alive():
                 # Read the flag before claiming: an empty claim after planning ended means
                 # nothing more will come.
                 finished = planned is None or planned.is_set()
                 with conn.begin():
-                    batch = claim_batch(conn, send_key, self.run_id, self.now, self.batch)
-                    # Idempotent transports' deliveries turn `sending` in the claim's own
-                    # transaction: one write of their rows instead of two.
-                    batchable = {c.id for c in batch if self._idempotent(c.channel)}
-                    started = start_sending_many(conn, sorted(batchable), self.run_id, self.now)
+                    batch = self._claim(conn, send_key, after)
+                    if not batch and after and finished and exhaustive:
+                        # Nothing after the last claim: look once from the start (rows
+                        # queued again keep their old id), before concluding it is empty.
+                        batch = self._claim(conn, send_key, 0)
                 if batch:
                     claimed_total += len(batch)
-                    for chunk in self._chunks(batch, batchable):
-                        self._send_chunk(conn, send_key, chunk, report, batchable, started)
-                    continue
+                    after = batch[-1].id
+                    self._deliver(conn, send_key, batch, report)
+                    if exhaustive or len(batch) == self.batch:
+                        continue
                 if finished:
                     break
                 assert planned is not None
                 planned.wait(IDLE_POLL_SECONDS)
+        self._after[send_key] = after
         return claimed_total
+
+    def _claim(self, conn: Connection, send_key: str, after: int) -> list[Claimed]:
+        return claim_batch(conn, send_key, self.run_id, self.now, self.batch, after=after)
+
+    def _deliver(
+        self, conn: Connection, send_key: str, batch: list[Claimed], report: SendReport
+    ) -> None:
+        """An idempotent transport's deliveries are sent and then recorded, the whole batch
+        at once: sending their messages again delivers them once, so a crash there costs
+        nothing. Any other's turn `sending` one at a time, each in the commit that records
+        the outcomes before it, RECORD_EVERY at most."""
+        idempotent = {c.id for c in batch if self._idempotent(c.channel)}
+        if len(idempotent) == len(batch):
+            chunks = [batch]
+        else:
+            chunks = [batch[i : i + RECORD_EVERY] for i in range(0, len(batch), RECORD_EVERY)]
+        for chunk in chunks:
+            self._send_chunk(conn, send_key, chunk, report, idempotent)
 
     def _idempotent(self, channel: str) -> bool:
         return bool(getattr(self.transports.get(channel), "idempotent", False))
-
-    @staticmethod
-    def _chunks(batch: list[Claimed], batchable: set[int]) -> list[list[Claimed]]:
-        """Recorded RECORD_EVERY at a time; a whole batch at once when every transport is
-        idempotent: sending their messages again delivers them once, so a crash window of
-        a batch costs nothing."""
-        if len(batchable) == len(batch):
-            return [batch]
-        return [batch[start : start + RECORD_EVERY] for start in range(0, len(batch), RECORD_EVERY)]
 
     def _send_chunk(
         self,
@@ -108,20 +129,16 @@ class Courier:
         send_key: str,
         chunk: list[Claimed],
         report: SendReport,
-        batchable: set[int],
-        started: set[int],
+        idempotent: set[int],
     ) -> None:
         outcomes: list[Outcome] = []
         carrier_stops: list[str] = []
         for item in chunk:
-            if item.id in batchable:
-                if item.id not in started:
-                    continue  # released meanwhile (this run was presumed dead): not ours now
-            else:
+            if item.id not in idempotent:
                 # One commit: the previous outcomes, and this delivery's move to `sending`. A
                 # crash after it leaves exactly this delivery `unknown`.
                 if not self._record(conn, outcomes, carrier_stops, start=item.id):
-                    continue  # released meanwhile: not ours now
+                    continue  # released meanwhile (this run was presumed dead): not ours now
                 outcomes, carrier_stops = [], []
             outcome, carrier_stop = self._send_one(send_key, item)
             outcomes.append(outcome)

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from itertools import islice
-from typing import Any
 
 from sqlalchemy import Engine, select
 
 from passcli.branding import Branding
+from passcli.delivery import stream
 from passcli.delivery.courier import Courier
 from passcli.delivery.ledger import SendKey
 from passcli.delivery.queue import Content, Planned, plan
@@ -87,8 +86,8 @@ class Dispatcher:
                 self.engine, self.branding, self.transports, self.sleep, self.run_id, now
             )
             for _ in batches:
-                courier.drain(key, report)
-            courier.drain(key, report)  # what an earlier run planned and never claimed
+                courier.drain(key, report, exhaustive=False)  # the batch just planned
+            courier.drain(key, report)  # and any other: queued again, or an earlier run's
             return report
         crew = Crew(
             self.workers,
@@ -129,9 +128,8 @@ class Dispatcher:
             members, name, spec, occurrence.send.key, now, zones, self.retry_unknown
         )
         attempted = 0
-        with read_transaction(self.engine) as reader, writer(self.engine) as conn:
-            rows = reader.execution_options(yield_per=BATCH).execute(query)
-            for batch in _batches(rows):
+        with writer(self.engine) as conn:
+            for batch in stream.batches(self.engine, query, BATCH):
                 ready: list[Planned] = []
                 for row in batch:
                     report.audience += 1
@@ -193,9 +191,3 @@ class Dispatcher:
         with read_transaction(self.engine) as conn:
             name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
         return str(name) if name is not None else spec.pass_
-
-
-def _batches(rows: Any) -> Iterator[list[Any]]:
-    iterator = iter(rows)
-    while batch := list(islice(iterator, BATCH)):
-        yield batch

@@ -15,7 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from passcli.store.schema import deliveries, runs
@@ -23,10 +37,18 @@ from passcli.timeutil import to_epoch
 
 MAX_ATTEMPTS = 5
 FINISHED = ("sent", "failed", "unknown")
+# The statuses of a run's row that its outcome may be recorded over.
+OWNED = ("queued", "sending", "unknown")
 HEARTBEAT_SECONDS = 5.0
 LEASE_SECONDS = 60.0
 
 WallClock = Callable[[], datetime]
+
+# A row's status as the writes that find rows by id check it: an expression, not the column,
+# so that PostgreSQL reaches those rows by primary key. Through the (status, run_id) index it
+# would walk past the entries of every row the run has already moved on (dead versions that
+# only VACUUM removes), a cost that grows with each batch of a send.
+STATUS_OF_ROW = deliveries.c.status + ""
 
 
 def insert_ignoring_conflicts(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:
@@ -52,7 +74,7 @@ class SendKey:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     sql: str
     order: list[str] | None  # positional parameter names, or None for named
     defaults: dict[str, Any]  # the statement's literal values (status = 'queued', ...)
@@ -62,50 +84,35 @@ class _Prepared:
         return merged if self.order is None else tuple(merged[name] for name in self.order)
 
 
-_PREPARED: dict[tuple[str, str], _Prepared] = {}
+_PREPARED: dict[tuple[str, str], Prepared] = {}
 
 
-def _prepared(conn: Connection, name: str, build: Callable[[], Any]) -> _Prepared:
-    """A statement compiled once per dialect, for the two writes every delivery makes: on
-    the DBAPI cursor they cost a tenth of a full SQLAlchemy execution."""
+def prepared(
+    conn: Connection, name: str, build: Callable[[], Any], arrays: Sequence[str] = ()
+) -> Prepared:
+    """A statement compiled once per dialect, for the writes every delivery or batch makes:
+    run with `exec_driver_sql`, they cost a tenth of a full SQLAlchemy execution. Values are
+    passed as the DBAPI takes them (instants as `to_epoch`).
+
+    `arrays` names list parameters that psycopg sends in its binary format (`%(name)b`): in
+    the text format it quotes and escapes every element in Python, which cost more than the
+    statement itself for a batch of rendered messages."""
     key = (conn.dialect.name, name)
     if key not in _PREPARED:
         compiled = build().compile(dialect=conn.dialect)
         order = list(compiled.positiontup or ()) if compiled.positional else None
-        _PREPARED[key] = _Prepared(str(compiled), order, dict(compiled.params))
+        sql = str(compiled)
+        for array in arrays if conn.dialect.driver == "psycopg" else ():
+            assert f"%({array})s" in sql, array
+            sql = sql.replace(f"%({array})s", f"%({array})b")
+        _PREPARED[key] = Prepared(sql, order, dict(compiled.params))
     return _PREPARED[key]
-
-
-def start_sending_many(
-    conn: Connection, delivery_ids: Sequence[int], run_id: str, now: datetime
-) -> set[int]:
-    """queued -> sending for several deliveries at once (idempotent transports only); the
-    ids this run still owned."""
-    if not delivery_ids:
-        return set()
-    conn.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.id.in_(list(delivery_ids)),
-            deliveries.c.run_id == run_id,
-            deliveries.c.status == "queued",
-        )
-        .values(status="sending", updated_at=now)
-    )
-    found = conn.execute(
-        select(deliveries.c.id).where(
-            deliveries.c.id.in_(list(delivery_ids)),
-            deliveries.c.run_id == run_id,
-            deliveries.c.status == "sending",
-        )
-    ).scalars()
-    return {int(i) for i in found}
 
 
 def start_sending(conn: Connection, delivery_id: int, run_id: str, now: datetime) -> bool:
     """queued -> sending, committed by the caller just before the transport is called: a
     crash from here on leaves this one delivery `unknown`, and no other."""
-    statement = _prepared(
+    statement = prepared(
         conn,
         "start_sending",
         lambda: (
@@ -113,7 +120,7 @@ def start_sending(conn: Connection, delivery_id: int, run_id: str, now: datetime
             .where(
                 deliveries.c.id == bindparam("s_id"),
                 deliveries.c.run_id == bindparam("s_run"),
-                deliveries.c.status == "queued",
+                STATUS_OF_ROW == "queued",
             )
             .values(status="sending", updated_at=bindparam("s_now"))
         ),
@@ -135,14 +142,20 @@ class Outcome:
 def record(
     conn: Connection, outcomes: Sequence[Outcome], now: datetime, run_id: str | None
 ) -> None:
-    """Turn this run's claimed rows into `sent`, `failed` or `unknown`.
+    """Turn this run's claimed rows into `sent`, `failed` or `unknown`: `sending` ones, or
+    `queued` ones of an idempotent transport, which skip `sending` (see courier.py).
 
     Only rows this run still owns change: a row another run re-claimed after this one's
     lease lapsed is theirs. A row marked `unknown` meanwhile gets its real outcome.
     """
     if not outcomes:
         return
-    statement = _prepared(
+    if conn.dialect.name == "postgresql":
+        _record_arrays(conn, outcomes, now, run_id)
+        return
+    # SQLite runs in this process: a prepared statement per row costs less than building
+    # one statement for all of them.
+    statement = prepared(
         conn,
         "record",
         lambda: (
@@ -150,7 +163,8 @@ def record(
             .where(
                 deliveries.c.id == bindparam("_id"),
                 deliveries.c.run_id == bindparam("_run"),
-                or_(deliveries.c.status == "sending", deliveries.c.status == "unknown"),
+                # not IN: a statement compiled once cannot expand a list
+                or_(*(STATUS_OF_ROW == status for status in OWNED)),
             )
             .values(
                 status=bindparam("_status"),
@@ -181,6 +195,61 @@ def record(
             )
             for o in outcomes
         ],
+    )
+
+
+def _record_arrays(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, run_id: str | None
+) -> None:
+    """PostgreSQL: one UPDATE ... FROM unnest(arrays) for the whole batch, where psycopg's
+    executemany would run one UPDATE per row."""
+    statement = prepared(
+        conn,
+        "record_arrays",
+        _build_record_arrays,
+        arrays=("ids", "statuses", "providers", "errors", "retryables"),
+    )
+    values = {
+        "ids": [o.delivery_id for o in outcomes],
+        "statuses": [o.status for o in outcomes],
+        "providers": [o.provider_id for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "retryables": [o.retryable and o.status == "failed" for o in outcomes],
+        "owner": run_id,
+        "at": to_epoch(now),
+    }
+    conn.exec_driver_sql(statement.sql, statement.params(values))
+
+
+def _build_record_arrays() -> Any:
+    outcome = (
+        func.unnest(
+            bindparam("ids", type_=postgresql.ARRAY(BigInteger)),
+            bindparam("statuses", type_=postgresql.ARRAY(String)),
+            bindparam("providers", type_=postgresql.ARRAY(String)),
+            bindparam("errors", type_=postgresql.ARRAY(Text)),
+            bindparam("retryables", type_=postgresql.ARRAY(Boolean)),
+        )
+        .table_valued("id", "status", "provider_id", "error", "retryable")
+        .render_derived(name="outcome")
+    )
+    at = bindparam("at", type_=deliveries.c.updated_at.type)
+    return (
+        update(deliveries)
+        .where(
+            deliveries.c.id == outcome.c.id,
+            deliveries.c.run_id == bindparam("owner", type_=String),
+            or_(*(STATUS_OF_ROW == status for status in OWNED)),
+        )
+        .values(
+            status=outcome.c.status,
+            provider_id=outcome.c.provider_id,
+            error=outcome.c.error,
+            retryable=outcome.c.retryable,
+            updated_at=at,
+            sent_at=case((outcome.c.status == "sent", at), else_=null()),
+            payload=None,
+        )
     )
 
 
