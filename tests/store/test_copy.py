@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, inspect, null, select
 from sqlalchemy.engine import make_url
 
+from journeys import seed
 from passcli import sampledata
 from passcli.cli.app import app
 from passcli.errors import StoreError, UsageError
@@ -57,6 +58,7 @@ LOCAL_TIME_MESSAGE = """
 
 def build_source(directory: Path) -> Path:
     """The demo project, after a send, an unsubscribe, a run-due with a local-time message and
+    the seed 003 journey,
     an audience sync, plus an occurrence without counts (a SQL NULL in a JSON column)."""
     from typer.testing import CliRunner
 
@@ -73,6 +75,10 @@ def build_source(directory: Path) -> Path:
     passcli("send", "expiration-reminder", "--yes")
     mail = sorted((directory / "outbox").glob("*/*"))[0].read_text(encoding="utf-8")
     passcli("unsubscribe", re.search(r"token=([\w.-]+)", mail).group(1))
+    # the seed 003 journey: its noon slot in New York is due at the demo's instant
+    (directory / "journeys.yaml").write_text(seed.JOURNEYS, encoding="utf-8")
+    with (directory / "messages.yaml").open("a", encoding="utf-8") as handle:
+        handle.write(seed.MESSAGES)
     passcli("run-due")
     passcli("segment", "sync", "high-ltv", "--to", str(directory / "high-ltv.jsonl"))
     engine = make_engine(f"sqlite:///{directory / 'passcli.db'}")

@@ -14,6 +14,7 @@ from passcli.cli import (
     db,
     group,
     imports,
+    journey,
     message,
     offer,
     project,
@@ -93,6 +94,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(group.app, name="group")
 app.add_typer(sms.app, name="sms")
 app.add_typer(offer.app, name="offer")
+app.add_typer(journey.app, name="journey")
 app.add_typer(report.app, name="report")
 
 

@@ -38,6 +38,7 @@ from passcli.delivery.queue import has_pending, pending_scheduled_sends
 from passcli.delivery.transports import Sleep, Transports
 from passcli.delivery.workers import Crew, Workers
 from passcli.errors import UsageError
+from passcli.journeys.engine import JourneyRunner
 from passcli.messages.audience import ZoneFilter
 from passcli.messages.fingerprint import fingerprint
 from passcli.messages.spec import MessageSpec
@@ -51,7 +52,7 @@ from passcli.scheduling.records import (
     take_row,
 )
 from passcli.store.engine import read_transaction, write_transaction
-from passcli.store.schema import deliveries, occurrences
+from passcli.store.schema import deliveries, journey_states, occurrences
 
 
 @dataclass
@@ -95,9 +96,10 @@ class RunDue(LocalTimeSchedules):
     def run(self, now: datetime) -> RunDueReport:
         report = RunDueReport(now, self.dry_run)
         scheduled = {n: m for n, m in self.project.messages.items() if m.schedule is not None}
-        if not scheduled:
+        if not scheduled and not self._has_journeys():
             return report
         if self.dry_run:
+            # Journeys are not simulated: a dry run reports none (docs/journeys.md).
             self._run_all(scheduled, now, report)
             return report
         if not self.branding.secret_key:
@@ -112,9 +114,38 @@ class RunDue(LocalTimeSchedules):
             try:
                 self._run_all(scheduled, now, report)
                 self._help_pending(now, report)
+                report.journeys = self._journeys(now)
             finally:
                 self.transports.close()
         return report
+
+    def _has_journeys(self) -> bool:
+        """Journeys in the file, or run before (a removed one still has customers to stop)."""
+        if self.project.journeys:
+            return True
+        with read_transaction(self.engine) as conn:
+            return (
+                conn.execute(
+                    select(journey_states.c.journey).where(journey_states.c.removed_at.is_(None))
+                ).first()
+                is not None
+            )
+
+    def _journeys(self, now: datetime) -> list[dict[str, Any]]:
+        """Every journey advanced as far as is due, inside this run's lease (SPEC §7)."""
+        assert self.run_id is not None
+        runner = JourneyRunner(
+            engine=self.engine,
+            project=self.project,
+            tz=self.tz,
+            org_zone=self.org_zone,
+            branding=self.branding,
+            transports=self.transports,
+            sleep=self.sleep,
+            wall_clock=self.wall_clock,
+            run_id=self.run_id,
+        )
+        return runner.run(now)
 
     def _help_pending(self, now: datetime, report: RunDueReport) -> None:
         """Deliver what other runs planned and have not finished: a large occurrence is

@@ -393,3 +393,74 @@ segment_snapshots = Table(
     Column("segment", String, ForeignKey("segment_syncs.segment"), primary_key=True),
     Column("customer_id", String, ForeignKey("customers.id"), primary_key=True),
 )
+
+
+# -- Journeys (journeys.yaml, SPEC §7) ----------------------------------------------------------
+
+# Each journey run-due has seen: when first (entry slots and event entry start then), and
+# when it disappeared from journeys.yaml (its customers were then recorded as exited).
+journey_states = Table(
+    "journey_states",
+    metadata,
+    Column("journey", String, primary_key=True),
+    Column("first_seen_at", UtcInstant, nullable=False),
+    Column("removed_at", UtcInstant),
+)
+
+# The entry slots of scheduled journeys, per time zone for local-time ones: whoever inserts
+# the row runs that slot's entry (a run that finds it taken leaves the slot alone).
+journey_slots = Table(
+    "journey_slots",
+    metadata,
+    Column("journey", String, primary_key=True),
+    Column("slot", String, primary_key=True),  # 2026-11-22T12:00 (a wall time)
+    Column("zone", String, primary_key=True),  # the zone it was due in ("" when not local)
+    Column("at", UtcInstant, nullable=False),  # when it was taken
+)
+
+# One row per customer and entry into a journey: where they are, and when to look again.
+journey_entries = Table(
+    "journey_entries",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("journey", String, nullable=False),
+    Column("customer_id", String, ForeignKey("customers.id"), nullable=False),
+    Column("number", Integer, nullable=False),  # 1 for the first entry, 2 after a re-entry...
+    Column("status", String, nullable=False),  # active | done | exited
+    Column("step", String),  # the step to run next (a delay or wait: the one under way)
+    Column("wake_at", UtcInstant),  # look again then: a delay's end, a wait's deadline
+    Column("waiting_since", UtcInstant),  # a wait's start: events from then on count
+    Column("base_at", UtcInstant),  # what the next delay or wait counts from
+    Column("entered_at", UtcInstant, nullable=False),
+    Column("updated_at", UtcInstant, nullable=False),
+    Column("ended_at", UtcInstant),
+    # completed | ended (an `end` step) | timed_out | exit_when | removed | manual
+    Column("end_reason", String),
+    Column("converted_at", UtcInstant),
+    Column("run_id", String),  # the run advancing it right now (runs.id)
+    UniqueConstraint("journey", "customer_id", "number", name="uq_journey_entries_journey"),
+    # due entries: a delay's end or a wait's deadline reached
+    Index("ix_journey_entries_due", "journey", "status", "wake_at"),
+    # entries at a step: those waiting for an event, `journey show`
+    Index("ix_journey_entries_step", "journey", "step", "status"),
+    Index("ix_journey_entries_customer", "customer_id", "journey", "number"),
+)
+
+# What happened at each step of each entry (once: a step runs at most once per entry), for
+# `journey show` and the reports.
+journey_steps = Table(
+    "journey_steps",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("entry_id", RowId, ForeignKey("journey_entries.id"), nullable=False),
+    Column("journey", String, nullable=False),
+    Column("step", String, nullable=False),
+    Column("kind", String, nullable=False),  # send | delay | wait_for | split | ...
+    # sent | failed | unknown | skipped | done | resumed | timed_out
+    Column("outcome", String, nullable=False),
+    Column("reason", String),  # a skip's reason, the step a split chose, ...
+    Column("send_key", String),  # a send step's ledger key (recipient: the customer id)
+    Column("at", UtcInstant, nullable=False),
+    UniqueConstraint("entry_id", "step", name="uq_journey_steps_entry_id"),
+    Index("ix_journey_steps_journey", "journey", "step", "outcome"),
+)
