@@ -100,6 +100,68 @@ def message(
     out.print(Group(*parts))
 
 
+@app.command("journey")
+def journey(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The journey's name.")],
+    format: FormatOption = "table",
+    html: HtmlOption = None,
+    project: ProjectOption = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The funnel of a journey per step: reached, waiting, sent, skipped by reason, timed
+    out, unsubscribed, converted; and entered, done and exited for the journey."""
+    from passcli.reports.csv import journey_csv
+    from passcli.reports.documents import journey_document
+    from passcli.reports.journey import journey_report
+    from passcli.store import read_transaction
+
+    _check_format(format, json)
+    env = make_env(ctx, project, now, json)
+    journeys = env.project().journeys
+    with read_transaction(env.engine) as conn:
+        report = journey_report(conn, journeys, name, env.now, env.settings.tz)
+    if html is not None:
+        from passcli.reports.html import journey_html
+
+        _write_html(html, journey_html(report, env.settings.tz))
+    if json:
+        print_json(journey_document(report))
+        return
+    if format == "csv":
+        typer.echo(journey_csv(report), nl=False)
+        return
+    rows = [
+        [
+            f.step,
+            f.kind + (f" {f.message}" if f.message else ""),
+            f.reached,
+            f.waiting,
+            sum(f.sent.values()),
+            f.failed,
+            ", ".join(f"{r} {c}" for r, c in sorted(f.skipped.items())) or 0,
+            f.timed_out,
+            f.unsubscribes,
+            f.converted,
+        ]
+        for f in report.steps
+    ]
+    columns = ["step", "does", "reached", "waiting", "sent", "failed", "skipped", "timed out"]
+    columns += ["unsubscribed", "converted"]
+    title = f"{report.journey}: {report.title}" if report.title else report.journey
+    rate = report.conversion_rate
+    ends = ", ".join(
+        f"{reason} {count}" for reason, count in sorted((report.done + report.exited).items())
+    )
+    summary = (
+        f"entered {report.entered} ({report.customers} customers), active {report.active}, "
+        f"ended: {ends or 'none'}; converted {report.converted}"
+        + (f" ({rate:.1%})" if rate is not None else "")
+    )
+    out.print(Group(Text(title, style="bold"), Text(summary), table(None, columns, rows)))
+
+
 OUTCOME_HEADERS = ["audience", "sent", "failed", "skipped", "unsubscribed", "converted"]
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 
+from passcli.reports.journey import JourneyReport
 from passcli.reports.message import MessageReport
 from passcli.reports.outcomes import Outcomes
 from passcli.timeutil import iso_utc
@@ -64,4 +65,47 @@ def message_csv(report: MessageReport) -> str:
             [row.occurrence, row.kind, row.status, started, *_cells(row.outcomes, reasons)]
         )
     writer.writerow(["total", "", "", "", *_cells(report.total, reasons)])
+    return buffer.getvalue()
+
+
+def journey_csv(report: JourneyReport) -> str:
+    """One row per step, in the file's order."""
+    reasons = sorted({reason for f in report.steps for reason in f.skipped})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "step",
+            "kind",
+            "message",
+            "reached",
+            "waiting",
+            "done",
+            "sent_email",
+            "sent_sms",
+            "failed",
+            *(f"skipped_{reason}" for reason in reasons),
+            "timed_out",
+            "unsubscribes",
+            "converted",
+        ]
+    )
+    for f in report.steps:
+        writer.writerow(
+            [
+                f.step,
+                f.kind,
+                f.message or "",
+                f.reached,
+                f.waiting,
+                f.done,
+                f.sent.get("email", 0),
+                f.sent.get("sms", 0),
+                f.failed,
+                *(f.skipped.get(reason, 0) for reason in reasons),
+                f.timed_out,
+                f.unsubscribes,
+                f.converted,
+            ]
+        )
     return buffer.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from passcli.messages.conversion import Conversion
+from passcli.reports.journey import JourneyReport
 from passcli.reports.message import MessageReport
 from passcli.reports.outcomes import DaySends, Outcomes
 
@@ -24,7 +24,8 @@ def outcomes_document(outcomes: Outcomes) -> dict[str, Any]:
     }
 
 
-def conversion_document(conversion: Conversion | None) -> dict[str, Any] | None:
+def conversion_document(conversion: Any) -> dict[str, Any] | None:
+    """A message's or a journey's conversion (the same shape in both files)."""
     if conversion is None:
         return None
     return {
@@ -56,5 +57,40 @@ def message_document(report: MessageReport) -> dict[str, Any]:
             for row in report.occurrences
         ],
         "total": outcomes_document(report.total),
+        "sends_by_day": days_document(report.days),
+    }
+
+
+def journey_document(report: JourneyReport) -> dict[str, Any]:
+    rate = report.conversion_rate
+    return {
+        "journey": report.journey,
+        "title": report.title,
+        "at": report.at,
+        "conversion": conversion_document(report.conversion),
+        "entered": report.entered,
+        "customers": report.customers,
+        "active": report.active,
+        "done": dict(sorted(report.done.items())),
+        "exited": dict(sorted(report.exited.items())),
+        "converted": report.converted,
+        "conversion_rate": round(rate, 4) if rate is not None else None,
+        "steps": [
+            {
+                "step": f.step,
+                "kind": f.kind,
+                "message": f.message,
+                "reached": f.reached,
+                "waiting": f.waiting,
+                "done": f.done,
+                "sent": dict(f.sent),
+                "failed": f.failed,
+                "skipped": dict(sorted(f.skipped.items())),
+                "timed_out": f.timed_out,
+                "unsubscribes": f.unsubscribes,
+                "converted": f.converted,
+            }
+            for f in report.steps
+        ],
         "sends_by_day": days_document(report.days),
     }

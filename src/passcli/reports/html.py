@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from html import escape
 
+from passcli.reports.journey import JourneyReport
 from passcli.reports.message import MessageReport
 from passcli.reports.outcomes import DaySends, Outcomes
 from passcli.reports.svg import days_chart, funnel_chart
@@ -161,5 +162,76 @@ def message_html(report: MessageReport, tz: tzinfo) -> str:
         "<h2>Occurrences</h2>",
         _table(columns, rows, total=True),
         "<footer>passcli report message</footer>",
+    ]
+    return _page(f"{heading}: report", body)
+
+
+def journey_html(report: JourneyReport, tz: tzinfo) -> str:
+    name = report.journey
+    heading = f"{name}: {report.title}" if report.title else name
+    rate = report.conversion_rate
+    cards = [
+        ("entered", str(report.entered)),
+        ("customers", str(report.customers)),
+        ("active", str(report.active)),
+        ("done", str(sum(report.done.values()))),
+        ("exited", str(sum(report.exited.values()))),
+        ("converted", str(report.converted)),
+    ]
+    if rate is not None:
+        cards.append(("conversion rate", f"{rate:.1%}"))
+    funnel = [("entered", report.entered)] + [
+        (f"{f.step} {f.kind}" + (f" ({f.message})" if f.message else ""), f.reached)
+        for f in report.steps
+    ]
+    funnel.append(("converted", report.converted))
+    columns = [
+        "step",
+        "kind",
+        "reached",
+        "waiting",
+        "done",
+        "email",
+        "sms",
+        "failed",
+        "skipped",
+        "timed out",
+        "unsubscribed",
+        "converted",
+    ]
+    rows: list[list[object]] = [
+        [
+            f.step,
+            f.kind + (f" {f.message}" if f.message else ""),
+            f.reached,
+            f.waiting,
+            f.done,
+            f.sent.get("email", 0),
+            f.sent.get("sms", 0),
+            f.failed,
+            ", ".join(f"{r} {c}" for r, c in sorted(f.skipped.items())) or "0",
+            f.timed_out,
+            f.unsubscribes,
+            f.converted,
+        ]
+        for f in report.steps
+    ]
+    ends = ", ".join(
+        f"{reason} {count}" for reason, count in sorted((report.done + report.exited).items())
+    )
+    at = report.at.astimezone(tz)
+    body = [
+        f"<h1>{escape(heading)}</h1>",
+        f'<p class="meta">Journey report as of {escape(at.isoformat(timespec="minutes"))} '
+        f"({escape(iso_utc(report.at.astimezone(UTC)))})</p>",
+        _cards(cards),
+        f"<p>Ended: {escape(ends or 'none yet')}.</p>",
+        "<h2>Funnel</h2>",
+        funnel_chart(f"{name}: entries reaching each step", funnel),
+        "<h2>Sends per day</h2>",
+        days_chart(f"{name}: sends per day", _days(report.days)),
+        "<h2>Steps</h2>",
+        _table(columns, rows, total=False),
+        "<footer>passcli report journey</footer>",
     ]
     return _page(f"{heading}: report", body)
