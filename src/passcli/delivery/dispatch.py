@@ -5,6 +5,9 @@ rendered, and the batch is queued in the ledger as `pending` deliveries (`queue.
 Couriers deliver the queue (`courier`): with one worker the calling thread drains each
 batch right after planning it; with more, a crew of threads or processes works alongside
 the planner. Memory does not grow with the audience either way.
+
+A journey's send step gives its customers (`members=`) instead of the message's segments,
+and an `outcome` hook to learn, per customer, whether they were skipped and why.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 
 from passcli.branding import Branding
 from passcli.delivery import stream
@@ -37,9 +41,13 @@ from passcli.segments.spec import SegmentSpec
 from passcli.store.engine import read_transaction, writer
 from passcli.store.schema import items
 
-__all__ = ["Dispatcher", "Occurrence", "Recipient", "SendReport"]
+__all__ = ["Dispatcher", "Occurrence", "Outcome", "Recipient", "SendReport"]
 
 BATCH = 500
+
+# Told, for each candidate as it is decided: the customer id, and the reason they were
+# skipped, or None when their delivery is in the ledger (planned now, or by an earlier run).
+Outcome = Callable[[str, str | None], None]
 
 
 @dataclass
@@ -72,9 +80,16 @@ class Dispatcher:
         dry_run: bool = False,
         limit: int | None = None,
         zones: ZoneFilter | None = None,
+        members: Select[Any] | None = None,
+        outcome: Outcome | None = None,
     ) -> SendReport:
+        """Send one occurrence. `members` (a SELECT of customer ids labelled `customer_id`)
+        replaces the message's segments, exclude and subscription group: a journey's step
+        names its customers."""
         report = SendReport(name, now, occurrence.label, dry_run)
-        batches = self._plan(name, spec, occurrence, now, dry_run, limit, zones, report)
+        batches = self._plan(
+            name, spec, occurrence, now, dry_run, limit, zones, report, members, outcome
+        )
         if dry_run:
             for _ in batches:
                 pass
@@ -118,12 +133,16 @@ class Dispatcher:
         limit: int | None,
         zones: ZoneFilter | None,
         report: SendReport,
+        members: Select[Any] | None = None,
+        outcome: Outcome | None = None,
     ) -> Iterator[int]:
         """Decide and render every candidate, queueing each batch; yields after each batch
         (how many it queued). A dry run queues nothing and lists who would receive it."""
         templates = MessageTemplates(spec)
         pass_name = self._pass_name(spec)
-        members = members_query(self.segments, spec, now, self.tz)
+        if members is None:
+            members = members_query(self.segments, spec, now, self.tz)
+        told: Outcome = outcome if outcome is not None else _ignore
         query = candidates_query(
             members, name, spec, occurrence.send.key, now, zones, self.retry_unknown
         )
@@ -136,6 +155,7 @@ class Dispatcher:
                     decision = decide(row, spec)
                     if decision.channel is None:
                         report.skipped[decision.reason or "unknown"] += 1
+                        told(row.id, decision.reason or "unknown")
                         continue
                     if limit is not None and attempted >= limit:
                         report.held += 1  # beyond --limit: left eligible for a later send
@@ -153,10 +173,12 @@ class Dispatcher:
                         rendered = templates.render(decision.channel, variables)
                     except RenderError:
                         report.skipped["render_error"] += 1
+                        told(row.id, "render_error")
                         continue
                     address = row.email if decision.channel == "email" else row.phone
                     if not valid_address(decision.channel, address):
                         report.skipped["invalid_address"] += 1
+                        told(row.id, "invalid_address")
                         continue
                     attempted += 1
                     # The email's List-Unsubscribe header: the same signed link as its body's.
@@ -167,6 +189,7 @@ class Dispatcher:
                     )
                     content = Content(rendered.body, rendered.subject, rendered.html, one_click)
                     ready.append(Planned(row.id, row.id, decision.channel, address, content))
+                    told(row.id, None)
                 if dry_run:
                     for item in ready:
                         report.sent[item.channel] += 1
@@ -191,3 +214,7 @@ class Dispatcher:
         with read_transaction(self.engine) as conn:
             name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
         return str(name) if name is not None else spec.pass_
+
+
+def _ignore(customer_id: str, reason: str | None) -> None:
+    """No one asked for each customer's outcome."""

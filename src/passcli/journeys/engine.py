@@ -375,7 +375,13 @@ class JourneyRunner:
 
         if isinstance(action, Send):
             sender = StepSender(
-                self.engine, self.branding, self.transports, self.tz, self.sleep, self.run_id
+                self.engine,
+                self.project.segments,
+                self.branding,
+                self.transports,
+                self.tz,
+                self.sleep,
+                self.run_id,
             )
             spec = self.project.messages[action.message]
             numbers: dict[int, list[Cursor]] = defaultdict(list)

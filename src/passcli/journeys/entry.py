@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from passcli.journeys.spec import EventMatch, JourneySpec
+from passcli.journeys.spec import JourneySpec
+from passcli.messages.conversion import EventMatch
 from passcli.segments.compile import ID, SegmentCompiler
 from passcli.segments.predicates import where_sql
 from passcli.segments.spec import SegmentSpec

@@ -1,12 +1,12 @@
 """A journey's send step for a batch of customers, through the ordinary delivery pipeline.
 
-The customers are given explicitly (not the message's segments); the message's exclude,
-schedule and once_per_customer do not apply, its channel, consent, unsubscribes and
-rendering do (SPEC §7). The ledger's send key names the journey, the step and the entry
-number, and the recipient is the customer id, so the unique (send_key, recipient) of
-`deliveries` makes the step happen at most once per customer and entry, whatever runs at
-once or crashes. Each customer's outcome comes back for the step's history: the ledger's
-status once delivered, or the skip reason.
+The customers are given explicitly (the Dispatcher's `members=`, not the message's segments);
+the message's exclude, schedule and once_per_customer do not apply, its channel, consent,
+unsubscribes and rendering do (SPEC §7). The ledger's send key names the journey, the step
+and the entry number, and the recipient is the customer id, so the unique (send_key,
+recipient) of `deliveries` makes the step happen at most once per customer and entry,
+whatever runs at once or crashes. Each customer's outcome comes back for the step's history:
+the ledger's status once delivered, or the skip reason.
 """
 
 from __future__ import annotations
@@ -18,18 +18,15 @@ from datetime import datetime, tzinfo
 from sqlalchemy import Engine, select
 
 from passcli.branding import Branding
-from passcli.delivery.courier import Courier
+from passcli.delivery.dispatch import Dispatcher, Occurrence
 from passcli.delivery.ledger import SendKey
-from passcli.delivery.queue import Content, Planned, plan
 from passcli.delivery.report import SendReport
 from passcli.delivery.transports import Sleep, Transports
-from passcli.messages.audience import candidates_query, decide, valid_address
-from passcli.messages.compose import MessageTemplates, template_variables
-from passcli.messages.render import RenderError
 from passcli.messages.spec import MessageSpec
 from passcli.segments.compile import ID
-from passcli.store.engine import read_transaction, write_transaction
-from passcli.store.schema import customers, deliveries, items
+from passcli.segments.spec import SegmentSpec
+from passcli.store.engine import read_transaction
+from passcli.store.schema import customers, deliveries
 
 
 def send_key(journey: str, step: str, number: int) -> str:
@@ -46,6 +43,7 @@ class StepOutcome:
 @dataclass
 class StepSender:
     engine: Engine
+    segments: dict[str, SegmentSpec]
     branding: Branding
     transports: Transports
     tz: tzinfo
@@ -63,71 +61,36 @@ class StepSender:
         now: datetime,
     ) -> tuple[dict[str, StepOutcome], SendReport]:
         key = send_key(journey, step, number)
-        send = SendKey(key=key, kind="journey", message=message, occurrence=f"{journey}/{step}")
+        label = f"{journey}/{step}"
+        send = SendKey(key=key, kind="journey", message=message, occurrence=label)
         own = spec.model_copy(update={"once_per_customer": False, "schedule": None})
-        report = SendReport(message, now, f"{journey}/{step}", False)
-        outcomes: dict[str, StepOutcome] = {}
         members = select(customers.c.id.label(ID)).where(customers.c.id.in_(list(customer_ids)))
-        query = candidates_query(members, message, own, key, now)
-        templates = MessageTemplates(own)
-        pass_name = self._pass_name(own)
-        ready: list[Planned] = []
+        outcomes: dict[str, StepOutcome] = {}
         in_ledger: list[str] = []
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(query).all()  # one claimed batch of a journey: bounded
-        for row in rows:
-            report.audience += 1
-            decision = decide(row, own)
-            if decision.channel is None:
-                if decision.reason == "already_sent":
-                    in_ledger.append(row.id)  # this very step reached them before a crash
-                else:
-                    outcomes[row.id] = StepOutcome("skipped", decision.reason)
-                    report.skipped[decision.reason or "unknown"] += 1
-                continue
-            try:
-                variables = template_variables(
-                    row, decision.channel, self.branding, key, pass_name, now, self.tz
-                )
-                rendered = templates.render(decision.channel, variables)
-            except RenderError:
-                outcomes[row.id] = StepOutcome("skipped", "render_error")
-                report.skipped["render_error"] += 1
-                continue
-            address = row.email if decision.channel == "email" else row.phone
-            if not valid_address(decision.channel, address):
-                outcomes[row.id] = StepOutcome("skipped", "invalid_address")
-                report.skipped["invalid_address"] += 1
-                continue
-            one_click = (
-                variables["unsubscribeLink"]
-                if decision.channel == "email" and self.branding.secret_key
-                else None
-            )
-            content = Content(rendered.body, rendered.subject, rendered.html, one_click)
-            ready.append(Planned(row.id, row.id, decision.channel, address, content))
-        if ready:
-            with write_transaction(self.engine) as conn:
-                plan(conn, send, ready, now)
-        courier = Courier(self.engine, self.branding, self.transports, self.sleep, self.run_id, now)
-        courier.drain(key, report)
-        asked = [item.recipient for item in ready] + in_ledger
-        if asked:
+
+        def told(customer_id: str, reason: str | None) -> None:
+            # already_sent: this very step reached them before a crash; the ledger says how
+            if reason is None or reason == "already_sent":
+                in_ledger.append(customer_id)
+            else:
+                outcomes[customer_id] = StepOutcome("skipped", reason)
+
+        dispatcher = Dispatcher(
+            self.engine, self.segments, self.branding, self.transports, self.tz, self.sleep,
+            self.run_id,
+        )  # fmt: skip
+        report = dispatcher.deliver(
+            message, own, Occurrence(send, label), now, members=members, outcome=told
+        )
+        if in_ledger:
             with read_transaction(self.engine) as conn:
                 for recipient, status in conn.execute(
                     select(deliveries.c.recipient, deliveries.c.status).where(
-                        deliveries.c.send_key == key, deliveries.c.recipient.in_(asked)
+                        deliveries.c.send_key == key, deliveries.c.recipient.in_(in_ledger)
                     )
                 ):
                     outcomes[recipient] = StepOutcome(_outcome(status))
         return outcomes, report
-
-    def _pass_name(self, spec: MessageSpec) -> str | None:
-        if spec.pass_ is None:
-            return None
-        with read_transaction(self.engine) as conn:
-            name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
-        return str(name) if name is not None else spec.pass_
 
 
 def _outcome(status: str) -> str:

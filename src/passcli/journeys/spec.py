@@ -3,7 +3,8 @@
 A journey is an entry (a segment or an event, checked on a schedule), optional exit and
 conversion conditions, and a list of steps. A step is a one-key mapping (`- send: NAME`,
 `- delay: {...}`) or the word `end`, with an optional `id:` beside its key; steps are
-referred to by id (default: their position from 1, as text).
+referred to by id (default: their position from 1, as text). Durations, event matches and
+conversions are the models messages.yaml uses too (`messages/conversion.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError, field_validator, model_validator
 
+from passcli.messages.conversion import Conversion, EventMatch, Span
 from passcli.segments.comparisons import Spec
-from passcli.segments.spec import Condition, Event, Problem, parse_condition
+from passcli.segments.spec import Condition, Problem, parse_condition
 from passcli.yamlpos import YamlPath, did_you_mean
 
 STEP_KINDS = (
@@ -27,31 +29,6 @@ STEP_KINDS = (
     "remove_from_group",
     "end",
 )
-
-
-class Span(Spec):
-    """An exact duration: `{seconds|minutes|hours|days|weeks: N}` (they add up)."""
-
-    seconds: float = 0
-    minutes: float = 0
-    hours: float = 0
-    days: float = 0
-    weeks: float = 0
-
-    @property
-    def total(self) -> int:
-        return round(
-            self.seconds
-            + self.minutes * 60
-            + self.hours * 3600
-            + (self.days + self.weeks * 7) * 86400
-        )
-
-    @model_validator(mode="after")
-    def _positive(self) -> Span:
-        if self.total <= 0:
-            raise ValueError("a duration must be positive")
-        return self
 
 
 def _clock(value: Any) -> Any:
@@ -112,26 +89,6 @@ class EntrySchedule(Spec):
 
 class ReEntry(Spec):
     after: Span
-
-
-class EventMatch(Spec):
-    """An event by name, with optional `where` filters (as in segments' `event`)."""
-
-    name: str
-    where: list[Any] = []
-
-    def as_event(self) -> Event:
-        return Event.model_validate({"name": self.name, "where": self.where})
-
-    @model_validator(mode="after")
-    def _where_ok(self) -> EventMatch:
-        self.as_event()  # the filters must be valid `where` items
-        return self
-
-
-class Conversion(Spec):
-    event: EventMatch
-    within: Span
 
 
 @dataclass(frozen=True)

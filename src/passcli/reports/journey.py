@@ -17,7 +17,8 @@ from datetime import datetime, tzinfo
 from sqlalchemy import Connection, and_, case, func, or_, select, union
 
 from passcli.errors import UsageError
-from passcli.journeys.spec import Conversion, JourneySpec, Send
+from passcli.journeys.spec import JourneySpec, Send
+from passcli.messages.conversion import Conversion
 from passcli.reports.attribution import DEFAULT_UNSUBSCRIBE_WINDOW, unsubscribed
 from passcli.reports.outcomes import DaySends, per_day
 from passcli.store.schema import deliveries, journey_entries, journey_steps
