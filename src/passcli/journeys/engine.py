@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from passcli.branding import Branding
@@ -55,6 +55,24 @@ from passcli.store.schema import (
 from passcli.timeutil import from_epoch, to_epoch, zone
 
 CLAIM_BATCH = 1000
+
+_je = journey_entries.c
+# An entry's place after a step, written only by the run that holds its claim.
+_SAVE = (
+    update(journey_entries)
+    .where(_je.id == bindparam("s_id"), _je.run_id == bindparam("s_run"))
+    .values(
+        status=bindparam("s_status"),
+        step=bindparam("s_step"),
+        wake_at=bindparam("s_wake", type_=_je.wake_at.type),
+        waiting_since=bindparam("s_waiting", type_=_je.waiting_since.type),
+        base_at=bindparam("s_base", type_=_je.base_at.type),
+        updated_at=bindparam("s_now", type_=_je.updated_at.type),
+        ended_at=bindparam("s_ended", type_=_je.ended_at.type),
+        end_reason=bindparam("s_reason"),
+        run_id=bindparam("s_new_run"),
+    )
+)
 
 
 @dataclass
@@ -563,29 +581,32 @@ class JourneyRunner:
     ) -> None:
         """Write the batch's places and the steps' history in one transaction; `final`
         releases the claim."""
-        je = journey_entries
         with write_transaction(self.engine) as conn:
             if history:
                 dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
                 conn.execute(dialect.insert(journey_steps).on_conflict_do_nothing(), history)
-            for cursor in batch:
-                values: dict[str, Any] = {
-                    "status": cursor.status,
-                    "step": cursor.step,
-                    "wake_at": cursor.wake_at,
-                    "waiting_since": cursor.waiting_since,
-                    "base_at": cursor.base_at,
-                    "updated_at": now,
-                }
-                if cursor.status != "active":
-                    values.update(ended_at=now, end_reason=cursor.end_reason, wake_at=None)
-                if final:
-                    values["run_id"] = None
-                conn.execute(
-                    update(je)
-                    .where(je.c.id == cursor.id, je.c.run_id == self.run_id)
-                    .values(values)
-                )
+            if not batch:
+                return
+            # One statement for the batch, executed with many parameter sets (compiled once).
+            conn.execute(
+                _SAVE,
+                [
+                    {
+                        "s_id": c.id,
+                        "s_run": self.run_id,
+                        "s_status": c.status,
+                        "s_step": c.step,
+                        "s_wake": c.wake_at if c.status == "active" else None,
+                        "s_waiting": c.waiting_since,
+                        "s_base": c.base_at,
+                        "s_now": now,
+                        "s_ended": None if c.status == "active" else now,
+                        "s_reason": None if c.status == "active" else c.end_reason,
+                        "s_new_run": None if final else self.run_id,
+                    }
+                    for c in batch
+                ],
+            )
 
 
 def exit_entries(
