@@ -7,6 +7,7 @@ The embedded default: every feature works without a server, and tests read the f
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -38,21 +39,29 @@ class OutboxTransport:
         return f"outbox:{name}"
 
     def close(self) -> None:
-        return None
+        """Remove this process's temporary folders (empty once its writes are done)."""
+        for kind in ("email", "sms"):
+            pattern = os.path.join(glob.escape(str(self.folder)), kind, f".tmp-{os.getpid()}-*")
+            for folder in glob.glob(pattern):
+                with contextlib.suppress(OSError):  # still in use by another thread
+                    os.rmdir(folder)
 
 
 def _write_atomically(folder: str, name: str, data: bytes) -> None:
-    """Write a temporary file beside `folder/name` and rename it over: a reader never sees
-    half a message. The temporary name is unique to this process and thread, so workers that
-    write the same message at once (it is idempotent) cannot clobber each other's file.
+    """Write a temporary file and rename it over `folder/name`: a reader never sees half a
+    message. The temporary file is made in a folder of this process and thread
+    (`folder/.tmp-PID-THREAD/`), so workers that write the same message at once (it is
+    idempotent) cannot clobber each other's file, and workers writing side by side change
+    the shared folder once per message, not twice: with four worker processes, creating the
+    temporary files there doubled the kernel time they spent waiting for its lock.
     (Plain string paths: pathlib's parsing was a tenth of an outbox send.)"""
     path = os.path.join(folder, name)
-    temp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{name}")
+    temp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}", name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         fd = os.open(temp, flags, 0o600)
     except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.dirname(temp), exist_ok=True)
         fd = os.open(temp, flags, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
