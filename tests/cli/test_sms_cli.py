@@ -160,6 +160,9 @@ def test_loyalty_joins_replies_once_and_shows_in_the_log(runner, club):
             "status": "sent",
             "at": NOW,
             "error": None,
+            "carrier_status": None,
+            "carrier_error": None,
+            "carrier_status_at": None,
         }
     ]
     shown = run_json(runner, club, "group", "show", "loyalty")

@@ -19,7 +19,10 @@ CONTRACT = {"message", "at", "dry_run", "audience", "sent", "failed", "skipped",
 # SPEC §5 also names `occurrence` (the send's instant for a manual send) and `held`.
 SEND_KEYS = CONTRACT | {"occurrence", "held"}
 RECIPIENT_KEYS = {"customer_id", "channel", "to", "status"}
-LOG_KEYS = {"message", "occurrence", "customer_id", "channel", "to", "status", "at", "error"}
+LOG_KEYS = {
+    *("message", "occurrence", "customer_id", "channel", "to", "status", "at", "error"),
+    *("carrier_status", "carrier_error", "carrier_status_at"),
+}
 LATER = "2026-11-22T11:00:00-07:00"
 NEXT_DAY = "2026-11-23T10:00:00-07:00"
 
@@ -234,6 +237,9 @@ def test_log_json_lists_deliveries_newest_first_with_utc_instants(examples, runn
         "status": "sent",
         "at": "2026-11-22T18:00:00Z",
         "error": None,
+        "carrier_status": None,
+        "carrier_error": None,
+        "carrier_status_at": None,
     }
     assert {(row["occurrence"], row["at"]) for row in rows[1:]} == {(NOW_LABEL, NOW_LABEL)}
 

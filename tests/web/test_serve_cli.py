@@ -110,9 +110,10 @@ def test_a_real_serve_process_answers_healthz_and_stops_on_sigterm(
             banner = child.stderr.readline()
             found = re.match(r"passcli serve: listening on (http://127\.0\.0\.1:\d+);", banner)
             assert found, banner
-            lines = [child.stderr.readline() for _ in range(2)]
+            lines = [child.stderr.readline() for _ in range(3)]
             assert lines[0] == f"Twilio webhook: {PUBLIC_URL}/webhooks/twilio/sms\n"
-            assert lines[1].startswith("unsubscribe links: on")
+            assert lines[1] == f"Twilio status callbacks: {PUBLIC_URL}/webhooks/twilio/status\n"
+            assert lines[2].startswith("unsubscribe links: on")
             answer = httpx.get(found.group(1) + "/healthz", timeout=30)
             assert (answer.status_code, answer.text) == (200, "ok\n")
             child.send_signal(signal.SIGTERM)

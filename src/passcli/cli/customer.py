@@ -25,6 +25,7 @@ def show(
 ) -> None:
     """Profile, purchases, redemptions and recent events of one customer."""
     from passcli.customers import groups_of, load_profile
+    from passcli.delivery.log import carrier_label
     from passcli.project import require_project
     from passcli.segments.evaluate import known_items, segments_of
     from passcli.store import read_transaction
@@ -109,9 +110,17 @@ def show(
             Text(""),
             table(
                 f"Messages received ({len(profile.deliveries)})",
-                ["message", "occurrence", "channel", "to", "status", "at"],
+                ["message", "occurrence", "channel", "to", "status", "at", "carrier"],
                 [
-                    [d["message"], d["occurrence"], d["channel"], d["to"], d["status"], d["at"]]
+                    [
+                        d["message"],
+                        d["occurrence"],
+                        d["channel"],
+                        d["to"],
+                        d["status"],
+                        d["at"],
+                        carrier_label(d),
+                    ]
                     for d in profile.deliveries
                 ],
             ),

@@ -245,7 +245,7 @@ def log(
     json: JsonOption = False,
 ) -> None:
     """Delivery history, newest first."""
-    from passcli.delivery.log import LOG_COLUMNS, delivery_log
+    from passcli.delivery.log import LOG_COLUMNS, LOG_TABLE_COLUMNS, carrier_label, delivery_log
     from passcli.store import read_transaction
 
     env = make_env(ctx, project, now, json)
@@ -261,7 +261,8 @@ def log(
     if json:
         print_json({"deliveries": [{k: r[k] for k in LOG_COLUMNS} for r in rows]})
         return
-    out.print(table(None, list(LOG_COLUMNS), [[r[k] for k in LOG_COLUMNS] for r in rows]))
+    cells = [[*(r[k] for k in LOG_TABLE_COLUMNS[:-1]), carrier_label(r)] for r in rows]
+    out.print(table(None, list(LOG_TABLE_COLUMNS), cells))
 
 
 def unsubscribe(

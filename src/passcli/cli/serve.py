@@ -36,7 +36,13 @@ def serve(
     requests in progress. Set-up behind nginx and systemd: docs/serve.md.
     """
     from passcli.delivery.transports import Transports
-    from passcli.web.app import Features, make_app, unsubscribe_url_problem
+    from passcli.web.app import (
+        STATUS_PATH,
+        Features,
+        make_app,
+        public_base,
+        unsubscribe_url_problem,
+    )
     from passcli.web.server import bound_url, listen, run
 
     env = make_env(ctx, project, None, False, clock=True)
@@ -63,6 +69,7 @@ def serve(
     say(f"passcli serve: listening on {bound_url(sock)}; Ctrl-C to stop")
     if features.webhook_url is not None:
         say(f"Twilio webhook: {features.webhook_url}")
+        say(f"Twilio status callbacks: {public_base(settings)}{STATUS_PATH}")
     else:
         say(f"Twilio webhook: off (answers 503): set {' and '.join(features.webhook_missing)}")
     if features.unsubscribe:

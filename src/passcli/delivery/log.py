@@ -17,7 +17,21 @@ LOG_COLUMNS = (
     "status",
     "at",
     "error",
+    # What the carrier reported for a text (Twilio status callbacks), None until it does.
+    "carrier_status",
+    "carrier_error",
+    "carrier_status_at",
 )
+# `passcli log`'s table: the carrier's three fields in one column (`undelivered 30003`).
+LOG_TABLE_COLUMNS = (*LOG_COLUMNS[:-3], "carrier")
+
+
+def carrier_label(row: dict[str, Any]) -> str | None:
+    """The carrier's status and error code of a delivery as one cell, or None."""
+    status, error = row["carrier_status"], row["carrier_error"]
+    if status is None:
+        return None
+    return f"{status} {error}" if error else status
 
 
 def delivery_log(
@@ -37,6 +51,9 @@ def delivery_log(
         d.status,
         d.updated_at.label("at"),
         d.error,
+        d.carrier_status,
+        d.carrier_error,
+        d.carrier_status_at,
         d.kind,
         d.fingerprint,
         d.provider_id,

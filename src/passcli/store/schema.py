@@ -266,12 +266,20 @@ deliveries = Table(
     # The rendered message (JSON: subject, body, html) from planning until an outcome is
     # recorded; cleared then: the ledger records who got what when, not the content.
     Column("payload", Text),
+    # What the carrier reported for a sent text (Twilio status callbacks): the latest status
+    # in Twilio's order (queued, sent, delivered / undelivered / failed...), its error code,
+    # and when it arrived. Never changes `status`: caps count the send whatever the carrier says.
+    Column("carrier_status", String),
+    Column("carrier_error", String),
+    Column("carrier_status_at", UtcInstant),
     UniqueConstraint("send_key", "recipient", name="uq_deliveries_send_key_recipient"),
     # once_per_customer: "has this customer had this message?"
     Index("ix_deliveries_message_customer", "message", "customer_id", "status"),
     Index("ix_deliveries_customer", "customer_id", "created_at"),
     Index("ix_deliveries_status_run", "status", "run_id"),
     Index("ix_deliveries_occurrence", "occurrence_id", "status"),
+    # A status callback names its delivery by Twilio's MessageSid.
+    Index("ix_deliveries_provider_id", "provider_id"),
     # The next batch of a send's queue: small, since rows leave it as workers claim them.
     Index(
         "ix_deliveries_pending",

@@ -1,14 +1,15 @@
-"""The web application of `passcli serve` (SPEC §8): Twilio's inbound SMS webhook, the
-unsubscribe page and RFC 8058 one-click unsubscribes, and a health check.
+"""The web application of `passcli serve` (SPEC §8, §11): Twilio's inbound SMS webhook and
+status callbacks, the unsubscribe page and RFC 8058 one-click unsubscribes, and a health check.
 
 `make_app` builds it from settings, a store, a project loader and a clock, so tests run it in
 a real server with time pinned. Store work runs in Starlette's thread pool (the store is
 synchronous SQLAlchemy); the event loop only parses and answers.
 
-Each endpoint works when its settings are there and answers 503 otherwise: the webhook
-needs PASSCLI_TWILIO_AUTH_TOKEN and PASSCLI_PUBLIC_URL, unsubscribe links PASSCLI_SECRET_KEY
-(`passcli serve` refuses to start when neither can work). Refusals change nothing: a bad
-signature gets 403 before the form is looked at, a bad token 400 before the store is.
+Each endpoint works when its settings are there and answers 503 otherwise: the webhook and
+the status callbacks need PASSCLI_TWILIO_AUTH_TOKEN and PASSCLI_PUBLIC_URL, unsubscribe links
+PASSCLI_SECRET_KEY (`passcli serve` refuses to start when neither can work). Refusals change
+nothing: a bad signature gets 403 before the form is looked at, a bad token 400 before the
+store is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import anyio
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -30,6 +32,7 @@ from starlette.routing import Route
 
 from passcli.branding import Branding
 from passcli.delivery.ledger import WallClock
+from passcli.delivery.status import Applied, CarrierStatus, apply_carrier_status
 from passcli.delivery.transports import Sleep, Transports
 from passcli.delivery.unsubscribe import Claims, apply_unsubscribe, verify_token
 from passcli.errors import NotFoundError, StoreError, UsageError
@@ -37,11 +40,13 @@ from passcli.project import Project
 from passcli.settings import Settings
 from passcli.sms.inbound import InboundSms, Received, receive_sms
 from passcli.store import read_transaction, write_transaction
+from passcli.timeutil import iso_utc
 from passcli.web.pages import PAGE_HEADERS, confirm_page, done_page, problem_page
 from passcli.web.requestlog import LogLine, RequestLog, stderr_line
 from passcli.web.signature import valid_twilio_request
 
 WEBHOOK_PATH = "/webhooks/twilio/sms"
+STATUS_PATH = "/webhooks/twilio/status"  # delivery/transports.py sends it as StatusCallback
 UNSUBSCRIBE_PATH = "/unsubscribe"
 HEALTH_PATH = "/healthz"
 
@@ -125,11 +130,20 @@ def make_app(
     tests pin it), `project_loader` the project's files, read again for every text (an
     edited groups.yaml counts at once), `transports_factory` fresh transports per text."""
     endpoints = _Endpoints(
-        settings, engine, project_loader, clock, branding, transports_factory, wall_clock, sleep
+        settings,
+        engine,
+        project_loader,
+        clock,
+        branding,
+        transports_factory,
+        wall_clock,
+        sleep,
+        log,
     )
     return Starlette(
         routes=[
             Route(WEBHOOK_PATH, endpoints.twilio_sms, methods=["POST"]),
+            Route(STATUS_PATH, endpoints.twilio_status, methods=["POST"]),
             Route(UNSUBSCRIBE_PATH, endpoints.unsubscribe_page, methods=["GET"]),
             Route(UNSUBSCRIBE_PATH, endpoints.unsubscribe, methods=["POST"]),
             Route(HEALTH_PATH, endpoints.health, methods=["GET"]),
@@ -149,8 +163,10 @@ class _Endpoints:
         transports_factory: Callable[[], Transports],
         wall_clock: WallClock,
         sleep: Sleep,
+        log: LogLine,
     ) -> None:
         self.settings = settings
+        self.log = log
         self.engine = engine
         self.project_loader = project_loader
         self.clock = clock
@@ -168,6 +184,22 @@ class _Endpoints:
 
     async def twilio_sms(self, request: Request) -> Response:
         """Twilio's "a message comes in" webhook: checked, applied, answered with TwiML."""
+        form = await self._signed_form(request)
+        if isinstance(form, Response):
+            return form
+        sender, body, sid = form.get("From"), form.get("Body", ""), form.get("MessageSid")
+        if not isinstance(sender, str) or not sender.strip() or not isinstance(body, str):
+            return _text("the form has no sender", 400)
+        message = InboundSms(sender, body, sid if isinstance(sid, str) and sid else None)
+        try:
+            await run_in_threadpool(self._receive, message)
+        except UsageError:  # a sender that is no phone number (a short code, garbage)
+            return _text("the sender's phone number cannot be read", 400)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def _signed_form(self, request: Request) -> FormData | Response:
+        """The form of a request Twilio signed, or the answer refusing it (503 when the
+        Twilio settings are missing, 413, 403 for a bad signature), nothing changed."""
         if self.auth_token is None or self.public_url is None:
             return _text("the Twilio webhook is not configured on this server", 503)
         length = request.headers.get("content-length", "0")
@@ -185,15 +217,7 @@ class _Endpoints:
         signature = request.headers.get("x-twilio-signature")
         if not valid_twilio_request(self.auth_token, url, params, signature):
             return _text("invalid signature", 403)
-        sender, body, sid = form.get("From"), form.get("Body", ""), form.get("MessageSid")
-        if not isinstance(sender, str) or not sender.strip() or not isinstance(body, str):
-            return _text("the form has no sender", 400)
-        message = InboundSms(sender, body, sid if isinstance(sid, str) and sid else None)
-        try:
-            await run_in_threadpool(self._receive, message)
-        except UsageError:  # a sender that is no phone number (a short code, garbage)
-            return _text("the sender's phone number cannot be read", 400)
-        return Response(EMPTY_TWIML, media_type="text/xml")
+        return form
 
     def _receive(self, message: InboundSms) -> Received:
         project = self.project_loader()
@@ -213,6 +237,36 @@ class _Endpoints:
             )
         finally:
             transports.close()
+
+    # -- POST /webhooks/twilio/status ------------------------------------------------------
+
+    async def twilio_status(self, request: Request) -> Response:
+        """Twilio's status callback for a text passcli sent: checked like the inbound
+        webhook, recorded on the delivery with that MessageSid, answered with an empty 200
+        (Twilio reads nothing in it). An unknown MessageSid is logged and changes nothing."""
+        form = await self._signed_form(request)
+        if isinstance(form, Response):
+            return form
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        status = form.get("MessageStatus") or form.get("SmsStatus")
+        if not isinstance(sid, str) or not isinstance(status, str) or not sid or not status:
+            return _text("the form has no MessageSid or MessageStatus", 400)
+        error = form.get("ErrorCode")
+        report = CarrierStatus(
+            sid.strip(),
+            status.strip().lower(),
+            error.strip() if isinstance(error, str) and error.strip() else None,
+        )
+        applied = await run_in_threadpool(self._apply_status, report)
+        if applied is Applied.UNKNOWN_MESSAGE:
+            self.log(f"{iso_utc(self.clock())} status callback for unknown MessageSid {sid!r}")
+        elif applied is Applied.UNKNOWN_STATUS:
+            self.log(f"{iso_utc(self.clock())} status callback with unknown status {status!r}")
+        return Response(b"", 200, headers={"Cache-Control": "no-store"})
+
+    def _apply_status(self, report: CarrierStatus) -> Applied:
+        with write_transaction(self.engine) as conn:
+            return apply_carrier_status(conn, report, self.clock())
 
     # -- GET and POST /unsubscribe ---------------------------------------------------------
 
