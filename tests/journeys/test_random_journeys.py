@@ -141,7 +141,7 @@ def _simulate(engine: Any, directory: Path, journey: dict[str, Any], stream: Any
     sent: list[str] = []
     imported = 0
     pending = sorted(stream, key=lambda e: e[2])
-    for minutes, crash_at in sorted(plan):
+    for minutes, crash_at in sorted(plan, key=lambda p: p[0]):
         now = START + timedelta(minutes=minutes)
         arrived = [e for e in pending if e[2] <= minutes]
         pending = [e for e in pending if e[2] > minutes]

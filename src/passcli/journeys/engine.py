@@ -291,7 +291,27 @@ class JourneyRunner:
                     e.c.ts <= to_epoch(now),
                     e.c.ts >= to_epoch(earliest),
                 )
-                found.append(and_(at_step, arrived))
+                # Driven from the events (by name and time): who had the event lately, then
+                # their entries; not every entry at the step probed for an event.
+                recent = events.alias("recent")
+                theirs = journey_entries.alias("theirs")
+                lately = (
+                    select(theirs.c.id)
+                    .select_from(recent)
+                    .join(
+                        theirs,
+                        and_(
+                            theirs.c.customer_id == recent.c.customer_id,
+                            theirs.c.journey == journey.name,
+                        ),
+                    )
+                    .where(
+                        *event_filter(wait.event, recent.c),
+                        recent.c.ts >= to_epoch(earliest),
+                        recent.c.ts <= to_epoch(now),
+                    )
+                )
+                found.append(and_(at_step, je.c.id.in_(lately), arrived))
             else:
                 assert wait.segment is not None
                 compiler = SegmentCompiler(self.project.segments, now, self.tz)

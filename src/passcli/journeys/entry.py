@@ -134,12 +134,15 @@ def enter(
     who = found.c.customer_id
     previous = journey_entries.alias("previous")
     mine = and_(previous.c.journey == name, previous.c.customer_id == who)
-    conditions: list[Any] = [~exists().where(mine, previous.c.status == "active")]
+    conditions: list[Any]
     if journey.entry.re_entry is None:
-        conditions.append(~exists().where(mine))
+        conditions = [~exists().where(mine)]  # never entered (nor, so, in it now)
     else:
         since = now - timedelta(seconds=journey.entry.re_entry.total)
-        conditions.append(~exists().where(mine, previous.c.ended_at > to_epoch(since)))
+        conditions = [
+            ~exists().where(mine, previous.c.status == "active"),
+            ~exists().where(mine, previous.c.ended_at > to_epoch(since)),
+        ]
     number = select(func.coalesce(func.max(previous.c.number), 0) + 1).where(mine).scalar_subquery()
     at = literal(to_epoch(now))
     chosen = select(
