@@ -138,7 +138,7 @@ def test_strict_says_on_stderr_that_nothing_was_loaded(runner, project, data):
         (
             ["import", "visits", "good.csv"],
             "error: unknown import kind 'visits': use one of customers, items, purchases, "
-            "redemptions, events",
+            "redemptions, events, bounces",
         ),
         (["import", "customers", "missing.csv"], "error: no such file: missing.csv"),
         (

@@ -1,5 +1,5 @@
 """Who receives an occurrence, and the skip reason of everyone else, in SPEC §4's order:
-no_address, unsubscribed, not_opted_in, already_sent, render_error, invalid_address."""
+no_address, unsubscribed, bounced, not_opted_in, already_sent, render_error, invalid_address."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def test_skip_reasons_are_spec_order():
     assert SKIP_REASONS == (
         "no_address",
         "unsubscribed",
+        "bounced",
         "not_opted_in",
         "already_sent",
         "render_error",
@@ -55,6 +56,8 @@ def blocked(channel, reason):
         return {f"{prefix}_opt_in": False, f"{prefix}_consent_source": "person"}
     if reason == "not_opted_in":
         return {f"{prefix}_opt_in": False, f"{prefix}_consent_source": "import"}
+    if reason == "bounced":
+        return {f"{prefix}_opt_in": False, f"{prefix}_consent_source": "bounce"}
     raise AssertionError(reason)
 
 
@@ -70,7 +73,7 @@ def test_a_reachable_customer_gets_the_message_on_its_channel(spec, channel):
 
 
 @pytest.mark.parametrize(("spec", "channel"), [(EMAIL, "email"), (SMS, "sms")])
-@pytest.mark.parametrize("reason", ["no_address", "unsubscribed", "not_opted_in"])
+@pytest.mark.parametrize("reason", ["no_address", "unsubscribed", "bounced", "not_opted_in"])
 def test_the_first_failing_check_names_the_skip(spec, channel, reason):
     # already_sent is true as well: the earlier check wins.
     decision = decide(row(already_sent=True, **blocked(channel, reason)), spec)
@@ -104,7 +107,7 @@ def test_any_prefers_email_when_both_work():
     assert decide(row(), ANY).channel == "email"
 
 
-@pytest.mark.parametrize("reason", ["no_address", "unsubscribed", "not_opted_in"])
+@pytest.mark.parametrize("reason", ["no_address", "unsubscribed", "bounced", "not_opted_in"])
 def test_any_falls_back_to_sms_when_email_cannot_be_received(reason):
     decision = decide(row(**blocked("email", reason)), ANY)
     assert (decision.channel, decision.reason) == ("sms", None)
@@ -118,6 +121,8 @@ def test_any_falls_back_to_sms_when_email_cannot_be_received(reason):
         ("no_address", "unsubscribed", "unsubscribed"),
         ("no_address", "not_opted_in", "not_opted_in"),
         ("not_opted_in", "unsubscribed", "not_opted_in"),
+        ("bounced", "unsubscribed", "bounced"),
+        ("bounced", "not_opted_in", "not_opted_in"),
     ],
 )
 def test_any_names_the_check_that_got_furthest_when_neither_channel_works(email, sms, reason):

@@ -35,7 +35,7 @@ def import_command(
     now: NowOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Import customers, items, purchases, redemptions or events; upserts by id.
+    """Import customers, items, purchases, redemptions, events or bounces; upserts by id.
 
     A bad row is reported as FILE:LINE: reason and the others still load (unless --strict);
     the exit status is 1 when any row was rejected.
@@ -90,4 +90,8 @@ def _show(report: ImportReport, json: bool) -> None:
     hidden = report.rejected - len(report.rejections)
     if hidden:
         sys.stderr.write(f"{report.file}: ... and {hidden} more rejected rows\n")
+    for line, email in report.unmatched:  # bounces: not errors, but worth a look
+        sys.stderr.write(
+            f"{report.file}:{line}: no customer has the email {email}: nothing changed\n"
+        )
     say(report.summary)

@@ -35,6 +35,7 @@ TABLES: dict[str, tuple[Table, ...]] = {
     "purchases": (purchases,),
     "redemptions": (redemptions,),
     "events": (events, event_numbers),
+    "bounces": (),
 }
 
 Progress = Callable[[int, int], None]

@@ -62,6 +62,8 @@ def normaliser(kind: str) -> Callable[[dict[str, Any], r.RowContext], Any]:
         return r.purchase_record
     if kind == "redemptions":
         return r.redemption_record
+    if kind == "bounces":
+        return r.bounce_record
     return _event
 
 

@@ -26,6 +26,10 @@ class ImportReport:
     rejected: int = 0
     loaded: bool = True
     rejections: list[Rejection] = field(default_factory=list)
+    # bounces only: rows per type, customers made unreachable, and the rows whose email no
+    # customer has (not errors: listed, kept up to MAX_KEPT_REJECTIONS)
+    bounces: dict[str, int] = field(default_factory=dict)
+    unmatched: list[tuple[int, str]] = field(default_factory=list)
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected += 1
@@ -43,9 +47,21 @@ class ImportReport:
             f"{self.file}: {self.inserted} inserted, {self.updated} updated, "
             f"{self.skipped} skipped, {self.rejected} rejected"
         )
+        if self.kind == "bounces":
+            b = self.bounces
+            text += (
+                f"; hard {b.get('hard', 0)}, soft {b.get('soft', 0)}, "
+                f"complaint {b.get('complaint', 0)}; {b.get('unreachable', 0)} customers "
+                f"now unreachable by email; {b.get('no_customer', 0)} emails match no customer"
+            )
         if not self.loaded:
             text += " (--strict: nothing was loaded)"
         return text
+
+    def note_unmatched(self, line: int, email: str) -> None:
+        self.bounces["no_customer"] = self.bounces.get("no_customer", 0) + 1
+        if len(self.unmatched) < MAX_KEPT_REJECTIONS:
+            self.unmatched.append((line, email))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,4 +74,15 @@ class ImportReport:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "rejections": [{"line": r.line, "reason": r.reason} for r in self.rejections],
+            **(
+                {
+                    "bounces": {
+                        key: self.bounces.get(key, 0)
+                        for key in ("hard", "soft", "complaint", "unreachable", "no_customer")
+                    },
+                    "unmatched": [{"line": line, "email": e} for line, e in self.unmatched],
+                }
+                if self.kind == "bounces"
+                else {}
+            ),
         }

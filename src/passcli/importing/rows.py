@@ -17,6 +17,7 @@ from passcli.importing.fields import FieldError
 from passcli.store.schema import CUSTOMER_FIELDS
 
 ITEM_KINDS = ("pass", "prize", "membership", "ticket", "product")
+BOUNCE_TYPES = ("hard", "soft", "complaint")
 PURCHASE_STATUSES = ("active", "cancelled", "refunded")
 
 CUSTOMER_COLUMNS = CUSTOMER_FIELDS
@@ -51,12 +52,14 @@ HEADERS: dict[str, tuple[str, ...]] = {
         "amount",
     ),
     "redemptions": ("id", "customer_id", "pass", "location", "redeemed_at", "points"),
+    "bounces": ("email", "type", "at", "reason"),
 }
 REQUIRED_HEADERS: dict[str, tuple[str, ...]] = {
     "customers": ("id",),
     "items": ("id",),
     "purchases": ("id", "customer_id", "item", "purchased_at"),
     "redemptions": ("id", "customer_id", "pass", "redeemed_at"),
+    "bounces": ("email", "type"),
 }
 
 
@@ -204,6 +207,24 @@ def redemption_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
         "location": _optional(raw, "location"),
         "redeemed_at": redeemed_at,
         "points": point_count,
+    }
+
+
+def bounce_record(raw: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A bounce or complaint reported by the mail provider (SPEC §11); a blank `at` is the
+    import's time."""
+    address = f.email(raw.get("email"))
+    if address is None:
+        raise FieldError("email is required")
+    kind = raw.get("type", "").strip().lower()
+    if kind not in BOUNCE_TYPES:
+        raise FieldError(f"type must be one of {', '.join(BOUNCE_TYPES)}, not {kind!r}")
+    at = f.instant(raw.get("at"), "at", ctx.tz)
+    return {
+        "email": address,
+        "type": kind,
+        "at": ctx.now if at is None else at,
+        "reason": _optional(raw, "reason"),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from passcli.importing.bulk import Bulk, Record
 from passcli.importing.report import ImportReport
@@ -27,9 +27,10 @@ from passcli.store.schema import (
 
 DAY = 86_400
 
-# Consent set by a person (unsubscribe link, SMS keyword) or a carrier (error 21610, bounce)
-# is never overridden by an import or identify call (SPEC §2).
-LOCKED_CONSENT_SOURCES = frozenset({"person", "carrier"})
+# Consent set by a person (unsubscribe link, SMS keyword), a carrier (error 21610) or a mail
+# provider (a hard bounce or complaint: `passcli import bounces`) is never overridden by an
+# import or identify call (SPEC §2).
+LOCKED_CONSENT_SOURCES = frozenset({"person", "carrier", "bounce"})
 DEFAULT_OPT_IN = {"email_opt_in": True, "sms_opt_in": False}
 
 Numbered = list[tuple[int, Any]]
@@ -262,10 +263,75 @@ class EventWriter:
         self.bulk.insert(event_numbers, numbers)
 
 
+class BounceWriter:
+    """Bounces and complaints from the mail provider (SPEC §11). A hard bounce or a
+    complaint makes every customer with that email unreachable by email: opt-in false with
+    consent source `bounce`, which no import overrides, and a consent change (source `bounce`
+    or `complaint`, detail the reason). A soft bounce is counted and changes nothing. An
+    email no customer has is listed in the report, not rejected. Customers already opted out
+    for good (bounced, or unsubscribed themselves) are left as they are, so importing the
+    same file twice changes nothing."""
+
+    def __init__(self, conn: Connection, report: ImportReport, at: int) -> None:
+        self.bulk = Bulk(conn)
+        self.conn = conn
+        self.report = report
+
+    def write(self, rows: Numbered) -> None:
+        emails = {record["email"] for _, record in rows if record["type"] != "soft"}
+        holders: dict[str, list[Record]] = {}
+        for row in self.bulk.select_in(
+            customers, "email", emails, ["id", "email", "email_opt_in", "email_consent_source"]
+        ):
+            holders.setdefault(row["email"], []).append(row)
+        unreachable: list[str] = []
+        changes: list[Record] = []
+        counts = self.report.bounces
+        for line, record in rows:
+            kind = record["type"]
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind == "soft":
+                self.report.count(skipped=1)
+                continue
+            found = holders.get(record["email"])
+            if not found:
+                self.report.note_unmatched(line, record["email"])
+                self.report.count(skipped=1)
+                continue
+            fresh = [
+                c
+                for c in found
+                if c["email_opt_in"] or c["email_consent_source"] not in LOCKED_CONSENT_SOURCES
+            ]
+            for customer in fresh:
+                customer["email_opt_in"], customer["email_consent_source"] = False, "bounce"
+                unreachable.append(customer["id"])
+                changes.append(
+                    {
+                        "customer_id": customer["id"],
+                        "channel": "email",
+                        "opted_in": False,
+                        "source": "bounce" if kind == "hard" else "complaint",
+                        "at": record["at"],
+                        "detail": record["reason"] or ("hard bounce" if kind == "hard" else kind),
+                    }
+                )
+            self.report.count(updated=1 if fresh else 0, skipped=0 if fresh else 1)
+        counts["unreachable"] = counts.get("unreachable", 0) + len(unreachable)
+        if unreachable:
+            self.conn.execute(
+                update(customers)
+                .where(customers.c.id.in_(unreachable))
+                .values(email_opt_in=False, email_consent_source="bounce")
+            )
+        self.bulk.insert(consent_changes, changes)
+
+
 WRITERS: dict[str, Callable[[Connection, ImportReport, int], Writer]] = {
     "customers": CustomerWriter,
     "items": ItemWriter,
     "purchases": PurchaseWriter,
     "redemptions": RedemptionWriter,
     "events": EventWriter,
+    "bounces": BounceWriter,
 }

@@ -3,7 +3,7 @@
 One SQL query lists the candidates in customer-id order with everything the decision
 needs: the profile, consent, "already received this message", and the pass variables. It is
 streamed in batches; each candidate is then decided in Python, in SPEC §4's order of skip
-reasons: no_address, unsubscribed, not_opted_in, already_sent, render_error,
+reasons: no_address, unsubscribed, bounced, not_opted_in, already_sent, render_error,
 invalid_address.
 """
 
@@ -25,6 +25,7 @@ from passcli.timeutil import to_epoch
 SKIP_REASONS = (
     "no_address",
     "unsubscribed",
+    "bounced",  # a hard bounce or complaint (`passcli import bounces`, SPEC §11)
     "not_opted_in",
     "already_sent",
     "render_error",
@@ -141,6 +142,8 @@ def _channel_problem(address: str | None, opted_in: bool, source: str | None) ->
     if not address:
         return "no_address"
     if not opted_in:
+        if source == "bounce":
+            return "bounced"
         return "unsubscribed" if source in PERSON_OR_CARRIER else "not_opted_in"
     return None
 
