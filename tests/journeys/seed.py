@@ -35,5 +35,6 @@ MESSAGES = """\
     title: Loyalty club offer
     segments: [high-ltv]
     channel: sms
+    subscription_group: loyalty
     body: "Welcome to the club, {{ customerFirstName }}! Show this text for 20% off your next pass."
 """

@@ -137,3 +137,49 @@ def test_the_seed_journey_runs_as_written(runner, demo, store_url):
     assert by_step["4"]["sent"] == 1
     assert by_step["2"]["timed_out"] >= 1
     assert shown["converted"] >= 1
+
+
+def test_a_send_step_reaches_only_its_message_s_subscription_group(runner, demo, store_url):
+    """loyalty-offer-sms is for the loyalty group: a customer who reaches that step
+    without having joined skips it as not_subscribed, and gets nothing."""
+    (demo / "journeys.yaml").write_text(
+        JOURNEYS.replace("      - send: loyalty-invite-email\n", "")
+        .replace(
+            "      - wait_for:\n"
+            "          event: {name: SMS Keyword, where: "
+            "[{property: keyword, op: equals, value: LOYALTY}]}\n"
+            "          within: {days: 7}\n"
+            "          on_timeout: end\n",
+            "",
+        )
+        .replace("      - delay: {seconds: 30}\n", ""),
+        encoding="utf-8",
+    )
+    cli(
+        runner,
+        "sms", "receive", "--from", PHONE, "--body", "LOYALTY",
+        "--project", str(demo), "--now", "2026-11-22T11:30:00-07:00",
+    )  # fmt: skip
+    run_due(runner, demo, "2026-11-22T11:00:00-07:00")
+    noon = run_due(runner, demo, "2026-11-22T12:00:00-07:00")
+
+    assert noon["entered"] >= 2
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        sent = {
+            row.customer_id
+            for row in conn.execute(
+                select(deliveries.c.customer_id).where(deliveries.c.kind == "journey")
+            )
+        }
+        skipped = dict(
+            conn.execute(
+                select(journey_entries.c.customer_id, journey_steps.c.reason)
+                .join(journey_steps, journey_steps.c.entry_id == journey_entries.c.id)
+                .where(journey_steps.c.outcome == "skipped")
+            ).all()
+        )
+    engine.dispose()
+    assert sent == {TEXTER}
+    assert skipped[SILENT] == "not_subscribed"
+    assert TEXTER not in skipped

@@ -23,8 +23,8 @@ from passcli.delivery.ledger import SendKey
 from passcli.delivery.report import SendReport
 from passcli.delivery.transports import Sleep, Transports
 from passcli.messages.spec import MessageSpec
-from passcli.segments.compile import ID
-from passcli.segments.spec import SegmentSpec
+from passcli.segments.compile import ID, SegmentCompiler
+from passcli.segments.spec import GroupRef, SegmentSpec
 from passcli.store.engine import read_transaction
 from passcli.store.schema import customers, deliveries
 
@@ -67,6 +67,16 @@ class StepSender:
         members = select(customers.c.id.label(ID)).where(customers.c.id.in_(list(customer_ids)))
         outcomes: dict[str, StepOutcome] = {}
         in_ledger: list[str] = []
+        if spec.subscription_group is not None:
+            # Only the group's members receive it (SPEC §8): the others skip this step.
+            compiler = SegmentCompiler(self.segments, now, self.tz)
+            in_group = compiler.compile(GroupRef(spec.subscription_group)).test(customers.c.id)
+            members = members.where(in_group)
+            with read_transaction(self.engine) as conn:
+                subscribed = set(conn.execute(members).scalars())
+            for customer_id in customer_ids:
+                if customer_id not in subscribed:
+                    outcomes[customer_id] = StepOutcome("skipped", "not_subscribed")
 
         def told(customer_id: str, reason: str | None) -> None:
             # already_sent: this very step reached them before a crash; the ledger says how
