@@ -161,6 +161,7 @@ class BatchEndpoint:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         try:
             self.url = httpx.URL(url)
@@ -175,6 +176,8 @@ class BatchEndpoint:
         self.timeout = timeout
         self.transport = transport
         self.sleep = sleep
+        # Unix seconds now, for a Retry-After given as an HTTP date (injected like `sleep`).
+        self.wall_clock = wall_clock
 
     @property
     def name(self) -> str:
@@ -218,7 +221,7 @@ class BatchEndpoint:
                     reason += f": {detail}"
                 if response.status_code != 429 and response.status_code < 500:
                     raise PermanentDeliveryError(f"{self.name} answered {reason}")
-                retry_after = _retry_after(response)
+                retry_after = _retry_after(response, self.wall_clock())
             if attempt == self.attempts:
                 raise TransientDeliveryError(
                     f"{self.name} still failing after {self.attempts} attempts: {reason}"
@@ -249,8 +252,9 @@ def _detail(response: httpx.Response) -> str:
     return text[:200] + ("..." if len(text) > 200 else "")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date), or None."""
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    """Retry-After in seconds (a number, or an HTTP date compared with `now`, unix
+    seconds), or None."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -265,4 +269,4 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         return None
     # An HTTP date is relative to the server's clock; the wall clock is the only reference.
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - now)
