@@ -1,13 +1,16 @@
 """Send benchmark: one message to 10,000 and 100,000 recipients, dry run and outbox, with
 one worker and four.
 
-    python benchmarks/send_bench.py [--customers 120000] [--database-url URL]
+    python benchmarks/send_bench.py [--customers 120000] [--database-url URL] [--repeat N]
 
 Builds a store from the example generator (customers only; about 85% can receive email),
 a segment of everyone reachable by email and one templated email with a pass, then times
 `passcli send NAME --dry-run --json` and `passcli send NAME --yes --workers N --json`
-(outbox) as processes, with --limit 10000 and 100000, printing messages per second
-(start-up included) and each process's peak memory (the workers' own memory is not in it).
+(outbox; N > 1 is N worker processes) as processes, with --limit 10000 and 100000,
+printing messages per second (start-up included), the CPU seconds of passcli (its worker
+processes included) and, on PostgreSQL, of the server processes serving this database,
+and each passcli process's peak memory (the workers' own memory is not in it). With
+--repeat N each case runs N times (each a new occurrence) and the median run is printed.
 The store is a SQLite file in a temporary project, or, with --database-url, a database
 `passcli_send_bench` made afresh on that PostgreSQL server.
 
@@ -19,11 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
-from common import data_dir, machine, run_passcli
+from common import data_dir, fresh_database, machine, run_passcli, server_settings
 
 from passcli import sampledata
 from passcli.scaffold import init_project
@@ -58,6 +65,7 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="a PostgreSQL server (postgresql+psycopg://...); default SQLite"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case (median shown)")
     args = parser.parse_args()
     data = data_dir(args.customers)
     with tempfile.TemporaryDirectory(prefix="passcli-send-bench-") as folder:
@@ -67,7 +75,9 @@ def main() -> None:
         (project / "messages.yaml").write_text(MESSAGES)
         env = {
             "PASSCLI_TIMEZONE": sampledata.TIMEZONE,
-            "PASSCLI_DATABASE_URL": fresh_database(args.database_url) if args.database_url else "",
+            "PASSCLI_DATABASE_URL": (
+                fresh_database(args.database_url, DATABASE) if args.database_url else ""
+            ),
             "PASSCLI_PROJECT_DIR": str(project),
         }
         for name in ("items.csv", "customers.csv", "purchases.csv", "redemptions.csv"):
@@ -75,49 +85,108 @@ def main() -> None:
             if run.returncode != 0:
                 raise SystemExit(run.stderr)
         print(machine())
-        print(f"store: {'PostgreSQL' if args.database_url else 'SQLite'}")
+        if args.database_url:
+            print(server_settings(env["PASSCLI_DATABASE_URL"]))
+        else:
+            print("store: SQLite")
         print(
             f"{'mode':<8} {'workers':>7} {'limit':>7} {'sent':>7} {'seconds':>8} {'msgs/s':>8}"
-            f" {'peak MB':>8}"
+            f" {'cpu s':>6} {'db cpu s':>8} {'peak MB':>8}"
         )
-        runs = [
+        cases = [
             ("dry-run", 1, 10_000),
             ("dry-run", 1, 100_000),
             ("outbox", 1, 10_000),
+            ("outbox", 4, 10_000),
             ("outbox", 1, 100_000),
             ("outbox", 4, 100_000),
         ]
-        for minute, (mode, workers, limit) in enumerate(runs, start=1):
-            now = f"2026-11-22T10:{minute:02d}:00-07:00"  # a new manual occurrence each time
-            flags = ["--dry-run"] if mode == "dry-run" else ["--yes", "--workers", str(workers)]
-            shutil.rmtree(project / "outbox", ignore_errors=True)  # the same disk work each run
-            run = run_passcli(
-                ["send", "news", *flags, "--limit", str(limit), "--json", "--now", now],
-                env,
-                project,
-            )
-            if run.returncode != 0:
-                raise SystemExit(run.stderr)
-            sent = sum(json.loads(run.stdout)["sent"].values())
+        minute = 0
+        for mode, workers, limit in cases:
+            results = []
+            for _ in range(args.repeat):
+                minute += 1  # a new manual occurrence each time
+                now = f"2026-11-22T{10 + minute // 60:02d}:{minute % 60:02d}:00-07:00"
+                results.append(send(project, env, mode, workers, limit, now, args.database_url))
+            sent, seconds, cpu, db_cpu, peak = sorted(results, key=lambda r: r[1])[
+                len(results) // 2
+            ]
+            spread = f"  (runs: {', '.join(f'{r[1]:.1f}' for r in results)} s)"
             print(
-                f"{mode:<8} {workers:>7} {limit:>7,} {sent:>7,} {run.seconds:>8.1f}"
-                f" {sent / run.seconds:>8,.0f} {run.peak_rss_mb:>8.0f}",
+                f"{mode:<8} {workers:>7} {limit:>7,} {sent:>7,} {seconds:>8.1f}"
+                f" {sent / seconds:>8,.0f} {cpu:>6.1f} {db_cpu:>8.1f} {peak:>8.0f}"
+                + (spread if args.repeat > 1 else ""),
                 flush=True,
             )
+        if args.repeat > 1:
+            print(f"each row: the median of {args.repeat} runs by time")
 
 
-def fresh_database(server: str) -> str:
-    """An empty database `passcli_send_bench` on the server; its URL."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+DATABASE = "passcli_send_bench"
 
-    url = make_url(server)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS passcli_send_bench WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE passcli_send_bench"))
-    admin.dispose()
-    return url.set(database="passcli_send_bench").render_as_string(hide_password=False)
+
+def send(
+    project: Path,
+    env: dict[str, str],
+    mode: str,
+    workers: int,
+    limit: int,
+    now: str,
+    server: str | None,
+) -> tuple[int, float, float, float, float]:
+    """One `passcli send`: (sent, seconds, passcli CPU seconds, server CPU seconds, peak MB)."""
+    flags = ["--dry-run"] if mode == "dry-run" else ["--yes", "--workers", str(workers)]
+    shutil.rmtree(project / "outbox", ignore_errors=True)  # the same disk work each run
+    os.sync()  # and none of the previous run's left to write during this one
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = ServerCpu(DATABASE) if server else None
+    run = run_passcli(
+        ["send", "news", *flags, "--limit", str(limit), "--json", "--now", now], env, project
+    )
+    db_cpu = server_cpu.stop() if server_cpu else 0.0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if run.returncode != 0:
+        raise SystemExit(run.stderr)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sent = sum(json.loads(run.stdout)["sent"].values())
+    return sent, run.seconds, cpu, db_cpu, run.peak_rss_mb
+
+
+class ServerCpu:
+    """CPU seconds of the PostgreSQL server processes connected to one database, read from
+    /proc (Linux, same machine, permission to read them) while a run lasts; 0 otherwise."""
+
+    def __init__(self, database: str) -> None:
+        self.title = f" {database} ".encode()
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.seen: dict[str, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while True:
+            self._sample()
+            if self.done.wait(0.05):
+                self._sample()
+                return
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                title = (entry / "cmdline").read_bytes()
+                if not title.startswith(b"postgres: ") or self.title not in title:
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[entry.name] = (int(fields[11]) + int(fields[12])) / self.tick
+
+    def stop(self) -> float:
+        time.sleep(0.1)  # the last backends' final statements
+        self.done.set()
+        self.thread.join()
+        return sum(self.seen.values())
 
 
 if __name__ == "__main__":
