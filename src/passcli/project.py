@@ -16,6 +16,7 @@ from passcli.journeys.spec import JourneySpec, parse_journeys
 from passcli.journeys.validate import check_journeys
 from passcli.messages.spec import MessageSpec, parse_messages
 from passcli.messages.validate import check_messages
+from passcli.policy.spec import Policy, parse_policy
 from passcli.segments.spec import Problem, SegmentSpec, parse_segments, resolve_groups
 from passcli.segments.validate import check_segments
 from passcli.yamlpos import LoadedYaml, Positions, load_yaml
@@ -24,6 +25,7 @@ SEGMENTS_FILE = "segments.yaml"
 MESSAGES_FILE = "messages.yaml"
 GROUPS_FILE = "groups.yaml"
 JOURNEYS_FILE = "journeys.yaml"
+POLICY_FILE = "policy.yaml"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Project:
     messages: dict[str, MessageSpec] = field(default_factory=dict)
     groups: GroupsFile = field(default_factory=GroupsFile)
     journeys: dict[str, JourneySpec] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
 
 
 def _load(directory: Path, name: str) -> LoadedYaml | None:
@@ -108,7 +111,14 @@ def load_project(
             group_names,
         )
         diagnostics += _located(loaded_journeys.positions, problems)
-    project = Project(directory, segments, messages, groups, journeys)
+    policy = Policy()
+    loaded_policy = _load(directory, POLICY_FILE)
+    if loaded_policy is not None:
+        diagnostics += loaded_policy.problems
+        problems = []
+        policy = parse_policy(loaded_policy.data, problems)
+        diagnostics += _located(loaded_policy.positions, problems)
+    project = Project(directory, segments, messages, groups, journeys, policy)
     return project, sorted(set(diagnostics))
 
 

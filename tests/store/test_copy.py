@@ -38,6 +38,7 @@ from passcli.store.schema import (
     metadata,
     occurrences,
     offer_uses,
+    rate_slots,
 )
 from passcli.timeutil import zone
 
@@ -129,6 +130,7 @@ def build_source(directory: Path) -> Path:
                 offer="member-free-entry", customer_id="c0000002", attendees=2, used_at=NOW
             )
         )
+        conn.execute(insert(rate_slots).values(transport="sms", next_at=1_796_000_000.5))
     engine.dispose()
     return directory
 

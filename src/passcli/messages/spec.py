@@ -115,10 +115,20 @@ class MessageSpec(Spec):
     # What counts as converting, for reports (SPEC §10). Left out of model_dump, so out of
     # the fingerprint: it changes no send, so adding one does not make a new version.
     conversion: Conversion | None = Field(default=None, exclude=True)
+    # The sending policy (policy.yaml, SPEC §11): tags name the message for tagged frequency
+    # caps; a transactional message ignores the caps, and may send inside quiet hours. Left
+    # out of the fingerprint too: they decide when a send may go out, not what it says.
+    tags: list[str] = Field(default=[], exclude=True)
+    ignore_caps: bool = Field(default=False, exclude=True)
+    ignore_quiet_hours: bool = Field(default=False, exclude=True)
 
-    _lists = field_validator("segments", "exclude", mode="before")(
+    _lists = field_validator("segments", "exclude", "tags", mode="before")(
         lambda value: [value] if isinstance(value, str) else value
     )
+
+    @property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(self.tags)
 
     def sms_text(self) -> str:
         """The SMS template: `sms_body` when given, else `body`."""

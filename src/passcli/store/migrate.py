@@ -14,7 +14,7 @@ from passcli.errors import StoreError
 from passcli.store.engine import write_transaction
 
 # The newest revision in migrations/versions; a test keeps the two in step.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -272,6 +272,10 @@ deliveries = Table(
     Column("carrier_status", String),
     Column("carrier_error", String),
     Column("carrier_status_at", UtcInstant),
+    # A delivery held by quiet hours (status `held`, SPEC §11): released by the first run-due
+    # at or after `hold_until`, unless that is after `hold_deadline` (occurrence + misfire_grace).
+    Column("hold_until", UtcInstant),
+    Column("hold_deadline", UtcInstant),
     UniqueConstraint("send_key", "recipient", name="uq_deliveries_send_key_recipient"),
     # once_per_customer: "has this customer had this message?"
     Index("ix_deliveries_message_customer", "message", "customer_id", "status"),
@@ -288,6 +292,22 @@ deliveries = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
+    # Held deliveries whose quiet hours are over: few, found without walking the ledger.
+    Index(
+        "ix_deliveries_held",
+        "hold_until",
+        sqlite_where=text("status = 'held'"),
+        postgresql_where=text("status = 'held'"),
+    ),
+)
+
+# Rate limits shared by every worker and process (SPEC §11): per transport, the instant
+# (epoch seconds, by the wall clock) from which the next send may start.
+rate_slots = Table(
+    "rate_slots",
+    metadata,
+    Column("transport", String, primary_key=True),
+    Column("next_at", Float, nullable=False),
 )
 
 # Local-time occurrences are due zone by zone: one row per (occurrence, zone) once the first
