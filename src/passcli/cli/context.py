@@ -20,6 +20,7 @@ from passcli.settings import Settings, load_settings
 from passcli.timeutil import InvalidTimestamp, parse_instant
 
 if TYPE_CHECKING:
+    from passcli.delivery.transports import Transports
     from passcli.delivery.workers import Workers
     from passcli.project import Project
 
@@ -92,6 +93,12 @@ class Env:
         from passcli.delivery.workers import Workers
 
         return Workers(count, self.settings if count > 1 else None)
+
+    def transports(self) -> Transports:
+        """The transports the settings name, one per channel, made on first use."""
+        from passcli.delivery.transports import Transports
+
+        return Transports.from_settings(self.settings)
 
     @property
     def branding(self) -> Branding:

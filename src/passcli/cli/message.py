@@ -196,7 +196,6 @@ def send_with_settings(
 ) -> SendReport:
     """`send_now` with the transports, branding and clocks the settings give."""
     from passcli.delivery.manual import send_now
-    from passcli.delivery.transports import Transports
 
     return send_now(
         env.engine,
@@ -205,7 +204,7 @@ def send_with_settings(
         now=env.now,
         tz=env.settings.tz,
         branding=env.branding,
-        transports=Transports.from_settings(env.settings),
+        transports=env.transports(),
         wall_clock=wall_clock,
         sleep=time.sleep,
         dry_run=dry_run,

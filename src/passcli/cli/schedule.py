@@ -29,7 +29,6 @@ def register(root: typer.Typer) -> None:
 
 
 def _run(env: Env, dry_run: bool, retry_unknown: bool, limit: int | None, workers: int = 1) -> Any:
-    from passcli.delivery.transports import Transports
     from passcli.project import require_project
     from passcli.scheduling.run_due import RunDue
 
@@ -40,7 +39,7 @@ def _run(env: Env, dry_run: bool, retry_unknown: bool, limit: int | None, worker
         tz=env.settings.tz,
         org_zone=env.settings.timezone,
         branding=env.branding,
-        transports=Transports.from_settings(env.settings),
+        transports=env.transports(),
         wall_clock=wall_clock,
         sleep=time.sleep,
         dry_run=dry_run,

@@ -35,7 +35,6 @@ def serve(
     for days). One log line per request on stderr. SIGTERM or Ctrl-C stops it after the
     requests in progress. Set-up behind nginx and systemd: docs/serve.md.
     """
-    from passcli.delivery.transports import Transports
     from passcli.web.app import (
         STATUS_PATH,
         Features,
@@ -61,7 +60,7 @@ def serve(
         env.project,
         clock=wall_clock,
         branding=env.branding,
-        transports_factory=lambda: Transports.from_settings(settings),
+        transports_factory=env.transports,
         wall_clock=wall_clock,
         debug=bool(os.environ.get("PASSCLI_DEBUG")),
     )

@@ -33,7 +33,6 @@ def receive(
 ) -> None:
     """Act on an inbound SMS (STOP, START, HELP, join keywords), store it as an
     `SMS Keyword` event, and send the keyword's reply through the SMS transport."""
-    from passcli.delivery.transports import Transports
     from passcli.sms.inbound import InboundSms, receive_sms
 
     env = make_env(ctx, project, now, json)
@@ -46,7 +45,7 @@ def receive(
         tz=env.settings.tz,
         region=env.settings.default_region,
         branding=env.branding,
-        transports=Transports.from_settings(env.settings),
+        transports=env.transports(),
         wall_clock=wall_clock,
         sleep=time.sleep,
     )
