@@ -80,11 +80,16 @@ def run_due(
         print_json(report.to_json())
     else:
         for run in report.runs:
-            skipped = sum(run.skipped.values())
+            skipped = ", ".join(f"{r} {n}" for r, n in sorted(run.skipped.items()))
             say(
-                f"{run.message} @ {run.occurrence}: audience {run.audience}, "
+                f"{run.message} @ {run.occurrence}"
+                + (" (released after quiet hours)" if run.released else "")
+                + f": audience {run.audience}, "
                 f"{'would send' if run.dry_run else 'sent'} {run.sent['email']} email "
-                f"{run.sent['sms']} sms, failed {run.failed}, skipped {skipped}"
+                f"{run.sent['sms']} sms, failed {run.failed}, "
+                f"skipped {sum(run.skipped.values())}"
+                + (f" ({skipped})" if skipped else "")
+                + run.held_text()
             )
         for missed in report.missed:
             say(f"{missed['message']} @ {missed['occurrence']}: missed")

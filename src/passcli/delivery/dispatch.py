@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, Select, select
@@ -36,7 +36,9 @@ from passcli.messages.audience import (
 )
 from passcli.messages.compose import MessageTemplates, template_variables
 from passcli.messages.render import RenderError
-from passcli.messages.spec import MessageSpec
+from passcli.messages.spec import MessageSpec, Schedule
+from passcli.policy.holds import FREQUENCY_CAP, QUIET_HOURS, Held, hold, record_skips
+from passcli.policy.rules import SendRules
 from passcli.segments.spec import SegmentSpec
 from passcli.store.engine import read_transaction, writer
 from passcli.store.schema import items
@@ -56,6 +58,9 @@ class Occurrence:
 
     send: SendKey
     label: str
+    # After this a delivery held by quiet hours is no longer sent: the occurrence plus its
+    # misfire_grace (default: the send's instant plus the message's misfire_grace).
+    deadline: datetime | None = None
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Dispatcher:
     retry_unknown: bool = False
     progress: Callable[[int], None] | None = None
     workers: Workers = field(default_factory=Workers)
+    rules: SendRules = field(default_factory=SendRules)
 
     def deliver(
         self,
@@ -147,36 +153,55 @@ class Dispatcher:
             members, name, spec, occurrence.send.key, now, zones, self.retry_unknown
         )
         attempted = 0
+        capped = self.rules.caps.applicable(spec)
+        deadline = occurrence.deadline or now + timedelta(seconds=_grace(spec))
         with writer(self.engine) as conn:
             for batch in stream.batches(self.engine, query, BATCH):
-                ready: list[Planned] = []
+                decided: list[tuple[Any, str]] = []
                 for row in batch:
                     report.audience += 1
                     decision = decide(row, spec)
                     if decision.channel is None:
                         report.skipped[decision.reason or "unknown"] += 1
                         told(row.id, decision.reason or "unknown")
+                    else:
+                        decided.append((row, decision.channel))
+                tally = None
+                if capped and decided:
+                    with conn.begin():
+                        tally = self.rules.caps.tally(
+                            conn, [(row.id, channel, spec) for row, channel in decided], now
+                        )
+                ready: list[Planned] = []
+                held: list[Held] = []
+                over_cap: list[Planned] = []
+                for row, channel in decided:
+                    address = row.email if channel == "email" else row.phone
+                    if tally is not None and not tally.admit(row.id, channel, spec):
+                        report.skipped[FREQUENCY_CAP] += 1
+                        over_cap.append(Planned(row.id, row.id, channel, address, _NO_CONTENT))
+                        told(row.id, FREQUENCY_CAP)
                         continue
                     if limit is not None and attempted >= limit:
                         report.held += 1  # beyond --limit: left eligible for a later send
+                        report.holds["limit"] += 1
                         continue
                     try:
                         variables = template_variables(
                             row,
-                            decision.channel,
+                            channel,
                             self.branding,
                             occurrence.send.key,
                             pass_name,
                             now,
                             self.tz,
                         )
-                        rendered = templates.render(decision.channel, variables)
+                        rendered = templates.render(channel, variables)
                     except RenderError:
                         report.skipped["render_error"] += 1
                         told(row.id, "render_error")
                         continue
-                    address = row.email if decision.channel == "email" else row.phone
-                    if not valid_address(decision.channel, address):
+                    if not valid_address(channel, address):
                         report.skipped["invalid_address"] += 1
                         told(row.id, "invalid_address")
                         continue
@@ -184,12 +209,19 @@ class Dispatcher:
                     # The email's List-Unsubscribe header: the same signed link as its body's.
                     one_click = (
                         variables["unsubscribeLink"]
-                        if decision.channel == "email" and self.branding.secret_key
+                        if channel == "email" and self.branding.secret_key
                         else None
                     )
                     content = Content(rendered.body, rendered.subject, rendered.html, one_click)
-                    ready.append(Planned(row.id, row.id, decision.channel, address, content))
+                    item = Planned(row.id, row.id, channel, address, content)
                     told(row.id, None)
+                    until = self._quiet_until(spec, row, channel, now)
+                    if until is not None:
+                        report.held += 1
+                        report.holds[QUIET_HOURS] += 1
+                        held.append(Held(item, until))
+                    else:
+                        ready.append(item)
                 if dry_run:
                     for item in ready:
                         report.sent[item.channel] += 1
@@ -198,6 +230,8 @@ class Dispatcher:
                 else:
                     with conn.begin():
                         planned = plan(conn, occurrence.send, ready, now, self.retry_unknown)
+                        hold(conn, occurrence.send, held, deadline, now)
+                        record_skips(conn, occurrence.send, over_cap, FREQUENCY_CAP, now)
                     queued = planned.pending
                     for status in planned.held.values():
                         if status == "failed":
@@ -208,12 +242,31 @@ class Dispatcher:
                     self.progress(report.audience)
                 yield queued
 
+    def _quiet_until(
+        self, spec: MessageSpec, row: Any, channel: str, now: datetime
+    ) -> datetime | None:
+        """When the customer's quiet hours end, if a send to them now is inside them."""
+        quiet = self.rules.quiet
+        if quiet is None or spec.ignore_quiet_hours:
+            return None
+        return quiet.held_until(row.timezone, channel, now)
+
     def _pass_name(self, spec: MessageSpec) -> str | None:
         if spec.pass_ is None:
             return None
         with read_transaction(self.engine) as conn:
             name = conn.execute(select(items.c.name).where(items.c.id == spec.pass_)).scalar()
         return str(name) if name is not None else spec.pass_
+
+
+def _grace(spec: MessageSpec) -> int:
+    """The message's misfire_grace in seconds (24 hours unless its schedule says)."""
+    schedule = spec.schedule if spec.schedule is not None else Schedule(at=datetime(2000, 1, 1))
+    return schedule.misfire_grace.seconds
+
+
+# A skipped delivery's row carries no message.
+_NO_CONTENT = Content("")
 
 
 def _ignore(customer_id: str, reason: str | None) -> None:

@@ -16,6 +16,7 @@ from passcli.delivery.transports import Sleep, Transports
 from passcli.delivery.workers import Workers
 from passcli.errors import UsageError
 from passcli.messages.fingerprint import fingerprint
+from passcli.policy.rules import SendRules
 from passcli.project import Project
 from passcli.store.engine import write_transaction
 from passcli.store.schema import occurrences
@@ -62,6 +63,7 @@ def send_now(
         sleep=sleep,
         progress=progress,
         workers=workers or Workers(),
+        rules=SendRules.of(project, tz),
     )
     if dry_run:
         return dispatcher.deliver(name, spec, Occurrence(send, label), now, True, limit)

@@ -38,7 +38,19 @@ class SendReport:
     failed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     held: int = 0
+    # Why the held ones wait: `quiet_hours` (sent by a later run-due) or `limit` (beyond
+    # --limit, left eligible for a later send). Shown by the CLI; the JSON document keeps
+    # SPEC §5's keys, where `held` is their sum.
+    holds: Counter[str] = field(default_factory=Counter)
     recipients: Spool = field(default_factory=Spool)
+    released: bool = False  # the held deliveries of an earlier send, released by run-due
+
+    def held_text(self) -> str:
+        """`; held 12 (quiet_hours 10, limit 2)`, or nothing when none are held."""
+        if not self.held:
+            return ""
+        why = ", ".join(f"{reason} {count}" for reason, count in sorted(self.holds.items()))
+        return f"; held {self.held}" + (f" ({why})" if why else "")
 
     def add(self, recipient: Recipient) -> None:
         self.recipients.append(recipient.to_json())
@@ -63,6 +75,7 @@ class SendReport:
         document = self.to_json()
         del document["recipients"]
         document["at"] = iso_utc(self.at)
+        document["holds"] = dict(sorted(self.holds.items()))
         return document
 
     def merge(self, other: SendReport) -> None:

@@ -40,6 +40,7 @@ from passcli.journeys.spec import (
     Step,
     WaitFor,
 )
+from passcli.policy.rules import SendRules
 from passcli.project import Project
 from passcli.segments.compile import SegmentCompiler
 from passcli.segments.spec import Condition, SegmentSpec, resolve_groups
@@ -420,6 +421,7 @@ class JourneyRunner:
                 self.tz,
                 self.sleep,
                 self.run_id,
+                SendRules.of(self.project, self.tz),
             )
             spec = self.project.messages[action.message]
             numbers: dict[int, list[Cursor]] = defaultdict(list)

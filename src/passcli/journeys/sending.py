@@ -12,7 +12,7 @@ the ledger's status once delivered, or the skip reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from sqlalchemy import Engine, select
@@ -23,6 +23,7 @@ from passcli.delivery.ledger import SendKey
 from passcli.delivery.report import SendReport
 from passcli.delivery.transports import Sleep, Transports
 from passcli.messages.spec import MessageSpec
+from passcli.policy.rules import SendRules
 from passcli.segments.compile import ID, SegmentCompiler
 from passcli.segments.spec import GroupRef, SegmentSpec
 from passcli.store.engine import read_transaction
@@ -49,6 +50,7 @@ class StepSender:
     tz: tzinfo
     sleep: Sleep
     run_id: str
+    rules: SendRules = field(default_factory=SendRules)
 
     def send(
         self,
@@ -87,7 +89,7 @@ class StepSender:
 
         dispatcher = Dispatcher(
             self.engine, self.segments, self.branding, self.transports, self.tz, self.sleep,
-            self.run_id,
+            self.run_id, rules=self.rules,
         )  # fmt: skip
         report = dispatcher.deliver(
             message, own, Occurrence(send, label), now, members=members, outcome=told

@@ -28,12 +28,14 @@ SKIP_REASONS = (
     "bounced",  # a hard bounce or complaint (`passcli import bounces`, SPEC §11)
     "not_opted_in",
     "already_sent",
+    "frequency_cap",  # policy.yaml's frequency caps (SPEC §11)
     "render_error",
     "invalid_address",
 )
 PERSON_OR_CARRIER = ("person", "carrier")
-# Delivery statuses that mean "this customer has (or may have) received it, or is about to".
-RECEIVED = ("sent", "sending", "unknown", "queued", "pending")
+# Delivery statuses that mean "this customer has (or may have) received it, or is about to"
+# (held: by quiet hours, until they end).
+RECEIVED = ("sent", "sending", "unknown", "queued", "pending", "held")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -138,7 +140,7 @@ class ZoneFilter:
     fallback: str  # the organisation's zone, for customers without one
 
 
-def _channel_problem(address: str | None, opted_in: bool, source: str | None) -> str | None:
+def channel_problem(address: str | None, opted_in: bool, source: str | None) -> str | None:
     if not address:
         return "no_address"
     if not opted_in:
@@ -160,8 +162,8 @@ class Decision:
 
 def decide(row: Any, message: MessageSpec) -> Decision:
     """Channel, consent and once-per-customer checks, in SPEC §4's order."""
-    email = _channel_problem(row.email, row.email_opt_in, row.email_consent_source)
-    sms = _channel_problem(row.phone, row.sms_opt_in, row.sms_consent_source)
+    email = channel_problem(row.email, row.email_opt_in, row.email_consent_source)
+    sms = channel_problem(row.phone, row.sms_opt_in, row.sms_consent_source)
     if message.channel == "email":
         channel, problem = "email", email
     elif message.channel == "sms":

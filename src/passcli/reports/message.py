@@ -74,12 +74,18 @@ def message_report(
         report.total.conversions = 0
 
     ledger = _ledger(conn, name, conversion, window, now)
+    policy = _held(conn, name)
     for row in rows:
         outcomes = ledger.get(row.id) or Outcomes()
         counts = row.counts or {}
         outcomes.audience = int(counts.get("audience") or 0)
         outcomes.skipped = Counter({k: int(v) for k, v in (counts.get("skipped") or {}).items()})
-        outcomes.held = int(counts.get("held") or 0)
+        # Held by quiet hours when the occurrence ran: the ledger says how many still are,
+        # and why the released ones that did not go out were skipped.
+        quiet = int((counts.get("holds") or {}).get("quiet_hours") or 0)
+        still_held, release_skips = policy.get(row.id, (0, Counter()))
+        outcomes.held = int(counts.get("held") or 0) - quiet + still_held
+        outcomes.skipped.update(release_skips)
         if conversion is not None and outcomes.conversions is None:
             outcomes.conversions = 0
         at = row.started_at or row.due_at
@@ -99,6 +105,25 @@ def message_report(
 def _of_message(d: Any, name: str) -> ColumnElement[bool]:
     """Deliveries of the message's own occurrences (its journey sends are the journey's)."""
     return and_(d.kind == "message", d.message == name, d.occurrence_id.is_not(None))
+
+
+def _held(conn: Connection, name: str) -> dict[int, tuple[int, Counter[str]]]:
+    """Per occurrence id: deliveries still held by quiet hours, and the skip reasons of held
+    ones that were not sent when released (SPEC §11)."""
+    d = deliveries.c
+    result: dict[int, tuple[int, Counter[str]]] = {}
+    found = conn.execute(
+        select(d.occurrence_id, d.status, d.error, func.count())
+        .where(_of_message(d, name), d.hold_until.is_not(None), d.status.in_(("held", "skipped")))
+        .group_by(d.occurrence_id, d.status, d.error)
+    )
+    for occurrence_id, status, error, count in found:
+        held, skipped = result.setdefault(int(occurrence_id), (0, Counter()))
+        if status == "held":
+            result[int(occurrence_id)] = (held + int(count), skipped)
+        else:
+            skipped[str(error)] += int(count)
+    return result
 
 
 def _ledger(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, literal, or_, select, update
@@ -42,6 +43,8 @@ from passcli.journeys.engine import JourneyRunner
 from passcli.messages.audience import ZoneFilter
 from passcli.messages.fingerprint import fingerprint
 from passcli.messages.spec import MessageSpec
+from passcli.policy.holds import Releaser, due_held
+from passcli.policy.rules import SendRules
 from passcli.project import Project
 from passcli.scheduling.local_time import LocalTimeSchedules
 from passcli.scheduling.occurrences import Occurrences, Slot
@@ -93,13 +96,18 @@ class RunDue(LocalTimeSchedules):
     run_id: str | None = None
     workers: Workers = field(default_factory=Workers)
 
+    @cached_property
+    def _rules(self) -> SendRules:
+        return SendRules.of(self.project, self.tz)
+
     def run(self, now: datetime) -> RunDueReport:
         report = RunDueReport(now, self.dry_run)
         scheduled = {n: m for n, m in self.project.messages.items() if m.schedule is not None}
-        if not scheduled and not self._has_journeys():
+        if not scheduled and not self._has_journeys() and not self._has_held(now):
             return report
         if self.dry_run:
             # Journeys are not simulated: a dry run reports none (docs/journeys.md).
+            self._release(now, report)
             self._run_all(scheduled, now, report)
             return report
         if not self.branding.secret_key:
@@ -112,6 +120,7 @@ class RunDue(LocalTimeSchedules):
             with write_transaction(self.engine) as conn:
                 expire_stale(conn, self.wall_clock())
             try:
+                self._release(now, report)
                 self._run_all(scheduled, now, report)
                 self._help_pending(now, report)
                 report.journeys = self._journeys(now)
@@ -130,6 +139,51 @@ class RunDue(LocalTimeSchedules):
                 ).first()
                 is not None
             )
+
+    def _has_held(self, now: datetime) -> bool:
+        """Deliveries held by quiet hours that may go out now."""
+        with read_transaction(self.engine) as conn:
+            return due_held(conn, now)
+
+    def _release(self, now: datetime, report: RunDueReport) -> None:
+        """Deliveries held by quiet hours that have ended go out first (SPEC §11): each send
+        they belong to is one more entry of `runs`, for its original occurrence."""
+        releaser = Releaser(self.engine, self._rules.caps, self.project.messages)
+        drain = None if self.dry_run else self._drain_released
+        for result in releaser.release(now, drain):
+            result.released = True
+            report.runs.append(result)
+
+    def _drain_released(self, send_key: str, result: SendReport) -> None:
+        assert self.run_id is not None
+        self._deliver_queue(send_key, result.at, result)
+        with read_transaction(self.engine) as conn:
+            occurrence_id = conn.execute(
+                select(deliveries.c.occurrence_id).where(deliveries.c.send_key == send_key).limit(1)
+            ).scalar()
+        if occurrence_id is not None:
+            self._refresh_counts(int(occurrence_id), send_key)
+
+    def _deliver_queue(self, send_key: str, now: datetime, result: SendReport) -> None:
+        """Deliver the pending rows of a send, with this run's workers."""
+        assert self.run_id is not None
+        if self.workers.count == 1:
+            courier = Courier(
+                self.engine, self.branding, self.transports, self.sleep, self.run_id, now
+            )
+            courier.drain(send_key, result)
+        else:
+            crew = Crew(
+                self.workers,
+                self.engine,
+                self.branding,
+                self.transports,
+                self.sleep,
+                self.run_id,
+                now,
+                send_key,
+            )
+            crew.start().finish(result)
 
     def _journeys(self, now: datetime) -> list[dict[str, Any]]:
         """Every journey advanced as far as is due, inside this run's lease (SPEC §7)."""
@@ -165,23 +219,7 @@ class RunDue(LocalTimeSchedules):
         for send_key, occurrence_id in waiting:
             message, label = labels[occurrence_id]
             result = SendReport(message, now, label, dry_run=False)
-            if self.workers.count == 1:
-                courier = Courier(
-                    self.engine, self.branding, self.transports, self.sleep, self.run_id, now
-                )
-                courier.drain(send_key, result)
-            else:
-                crew = Crew(
-                    self.workers,
-                    self.engine,
-                    self.branding,
-                    self.transports,
-                    self.sleep,
-                    self.run_id,
-                    now,
-                    send_key,
-                )
-                crew.start().finish(result)
+            self._deliver_queue(send_key, now, result)
             if result.sent["email"] or result.sent["sms"] or result.failed:
                 report.runs.append(result)
                 self._refresh_counts(occurrence_id, send_key)
@@ -400,6 +438,7 @@ class RunDue(LocalTimeSchedules):
             run_id=self.run_id,
             retry_unknown=self.retry_unknown,
             workers=self.workers,
+            rules=self._rules,
         )
         result = dispatcher.deliver(
             name, spec, Occurrence(send, label), now, self.dry_run, self.limit, zones
@@ -412,7 +451,8 @@ class RunDue(LocalTimeSchedules):
             give_up(conn, send.key, self.run_id)
         # Customers held back by --limit stay eligible: the occurrence stays open for the
         # next run-due, which takes it over once this run's lease has ended.
-        finished = zones is None and not result.held
+        # Those held by quiet hours are in the ledger: a later run-due releases them.
+        finished = zones is None and not result.holds["limit"]
         self._finish_if_delivered(occurrence_id, send.key, result, finished)
 
     def _finish_if_delivered(
