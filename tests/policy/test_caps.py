@@ -162,3 +162,29 @@ def test_a_dry_run_counts_cap_skips_and_writes_nothing(shop):
     dry = shop.json("send", "sms-news", "--dry-run", now=at(1))
     assert dry["skipped"] == {"frequency_cap": 3} and dry["recipients"] == []
     assert len(shop.rows()) == before
+
+
+JOURNEY = """\
+journeys:
+  onboarding:
+    entry: {segment: everyone}
+    steps:
+      - send: sms-news
+"""
+
+
+def test_journey_send_steps_are_capped_like_messages(shop):
+    shop.write("messages.yaml", MESSAGES)
+    shop.write("journeys.yaml", JOURNEY)
+    shop.write("policy.yaml", "frequency_caps: [{channel: sms, max: 1, per: {days: 7}}]\n")
+    shop.json("send", "receipt", "--yes", now=at(0))  # transactional, but it counts
+    document = shop.json("run-due", now=at(0, "T18:05:00Z"))
+    (journey,) = document["journeys"]
+    assert (journey["journey"], journey["entered"], journey["sent"]) == ("onboarding", 3, 0)
+    rows = shop.rows(kind="journey")
+    assert {(r["customer_id"], r["status"], r["error"]) for r in rows} == {
+        (c, "skipped", "frequency_cap") for c in ("c1", "c2", "c3")
+    }
+    report = shop.json("report", "journey", "onboarding", now=at(0, "T18:06:00Z"))
+    (step,) = report["steps"]
+    assert step["skipped"] == {"frequency_cap": 3}
