@@ -95,10 +95,38 @@ class Env:
         return Workers(count, self.settings if count > 1 else None)
 
     def transports(self) -> Transports:
-        """The transports the settings name, one per channel, made on first use."""
-        from passcli.delivery.transports import Transports
+        """The transports the settings name, one per channel, made on first use; smtp and
+        twilio paced by policy.yaml's rate limits, through the store (so that every worker
+        and every process sending from it shares one rate). Only policy.yaml is read here:
+        an invalid one is an InvalidProjectError like any project file."""
+        import time
 
-        return Transports.from_settings(self.settings)
+        from passcli.delivery.ratelimit import RateLimits
+        from passcli.delivery.transports import Transports
+        from passcli.errors import InvalidProjectError
+        from passcli.policy.spec import parse_policy
+        from passcli.project import POLICY_FILE
+        from passcli.segments.spec import Problem
+        from passcli.yamlpos import load_yaml
+
+        path = self.settings.project_dir / POLICY_FILE
+        if not path.is_file():
+            return Transports.from_settings(self.settings)
+        loaded = load_yaml(path, POLICY_FILE)
+        problems: list[Problem] = []
+        policy = parse_policy(loaded.data, problems)
+        diagnostics = loaded.problems + [
+            loaded.positions.diagnostic(p.path, p.message, p.at_key, p.text_line, p.needle)
+            for p in problems
+        ]
+        if diagnostics:
+            raise InvalidProjectError(diagnostics)
+        if not policy.rate_limits:
+            return Transports.from_settings(self.settings)
+        rates = {str(channel): rate for channel, rate in policy.rate_limits.items()}
+        # The wall clock, never --now: slots are shared, in real time, with other processes.
+        limits = RateLimits(self.engine, rates, time.time, time.sleep)
+        return Transports.from_settings(self.settings, limits)
 
     @property
     def branding(self) -> Branding:

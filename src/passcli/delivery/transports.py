@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from passcli.delivery.base import Outgoing, Transport
 from passcli.errors import TransientDeliveryError, UsageError
 from passcli.settings import Settings
+
+if TYPE_CHECKING:
+    from passcli.delivery.ratelimit import RateLimits
 
 # Tries within one run for a transient error, and the waits between them (seconds).
 BACKOFF = (0.5, 2.0)
@@ -16,9 +20,14 @@ MAX_RETRY_AFTER = 30.0
 Sleep = Callable[[float], None]
 
 
+def transport_name(settings: Settings, channel: str) -> str:
+    """What PASSCLI_EMAIL_TRANSPORT / PASSCLI_SMS_TRANSPORT say for `channel`."""
+    return settings.email_transport if channel == "email" else settings.sms_transport
+
+
 def make_transport(settings: Settings, channel: str) -> Transport:
     """The transport PASSCLI_EMAIL_TRANSPORT / PASSCLI_SMS_TRANSPORT names."""
-    name = settings.email_transport if channel == "email" else settings.sms_transport
+    name = transport_name(settings, channel)
     if name == "outbox":
         from passcli.delivery.outbox import OutboxTransport
 
@@ -64,14 +73,25 @@ def make_transport(settings: Settings, channel: str) -> Transport:
 
 @dataclass
 class Transports:
-    """One transport per channel, made on first use, closed at the end of a run."""
+    """One transport per channel, made on first use, closed at the end of a run. `limits`:
+    the rate limits its factory applies, which worker processes apply too."""
 
     factory: Callable[[str], Transport]
     made: dict[str, Transport] = field(default_factory=dict)
+    limits: RateLimits | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Transports:
-        return cls(lambda channel: make_transport(settings, channel))
+    def from_settings(cls, settings: Settings, limits: RateLimits | None = None) -> Transports:
+        """The transports the settings name; the smtp and twilio ones paced by `limits`
+        (policy.yaml's rate limits) when given."""
+        if limits is None:
+            return cls(lambda channel: make_transport(settings, channel))
+
+        def make(channel: str) -> Transport:
+            transport = make_transport(settings, channel)
+            return limits.wrap(channel, transport_name(settings, channel), transport)
+
+        return cls(make, limits=limits)
 
     @classmethod
     def fixed(cls, email: Transport, sms: Transport) -> Transports:

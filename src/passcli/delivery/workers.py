@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -33,6 +33,9 @@ from passcli.delivery.courier import Courier, Signal
 from passcli.delivery.report import SendReport
 from passcli.delivery.transports import Sleep, Transports
 from passcli.settings import Settings
+
+if TYPE_CHECKING:
+    from passcli.policy.spec import RateLimit
 
 MAX_WORKERS = 64
 # How often the planner's process checks that its worker processes are still alive.
@@ -68,6 +71,9 @@ class _Job:
     now: datetime
     parent_pid: int
     spool_path: str
+    # policy.yaml's rate limits: each process paces its transports by them, through the
+    # store, so that N workers share one rate.
+    rate_limits: dict[str, RateLimit]
 
 
 @dataclass
@@ -163,6 +169,8 @@ class Crew:
         self._results = context.Queue()
         self._folder = tempfile.TemporaryDirectory(prefix="passcli-crew-")
         url = self.engine.url.render_as_string(hide_password=False)
+        limits = self.transports.limits
+        rates = dict(limits.rates) if limits is not None else {}
         for index in range(self.workers.count):
             job = _Job(
                 index=index,
@@ -174,6 +182,7 @@ class Crew:
                 now=self.now,
                 parent_pid=os.getpid(),
                 spool_path=self._spool_path(index),
+                rate_limits=rates,
             )
             process = context.Process(
                 target=_process_main,
@@ -235,13 +244,17 @@ def _error(name: str, message: str) -> BaseException:
 
 def _process_main(job: _Job, planned: Signal, results: Any) -> None:
     """A worker process: deliver the send's queue, spool its recipients, report."""
+    from passcli.delivery.ratelimit import RateLimits
     from passcli.store.engine import make_engine
 
     report = SendReport("", job.now, "", dry_run=False)
     problem: tuple[str, str] | None = None
     try:
         engine = make_engine(job.database_url)
-        transports = Transports.from_settings(job.settings)
+        limits = None
+        if job.rate_limits:
+            limits = RateLimits(engine, job.rate_limits, time.time, time.sleep)
+        transports = Transports.from_settings(job.settings, limits)
         courier = Courier(engine, job.branding, transports, time.sleep, job.run_id, job.now)
         try:
             courier.work(
