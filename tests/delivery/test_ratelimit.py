@@ -301,9 +301,12 @@ def test_the_cli_sends_texts_through_twilio_at_the_policy_rate(examples, runner,
     assert json.loads(result.stdout)["sent"] == {"email": 0, "sms": START_CHECKING_IN}
     arrivals = sorted(twilio.arrivals)
     assert len(arrivals) == START_CHECKING_IN
-    assert arrivals[-1] - arrivals[0] >= (START_CHECKING_IN - 1) / 5 - 0.05
-    # Five a second at most, whichever worker sent them (a little slack for the network).
-    assert all(b - a >= 0.2 - 0.05 for a, b in zip(arrivals, arrivals[1:], strict=False))
+    # Slack for a busy machine: a process may wake from its sleep, and a request arrive, a
+    # little late (unlimited, the seven texts arrive within a few hundredths of a second).
+    slack = 0.1
+    assert arrivals[-1] - arrivals[0] >= (START_CHECKING_IN - 1) / 5 - slack
+    # Five a second at most, whichever worker sent them.
+    assert all(arrivals[i + 5] - arrivals[i] >= 1.0 - slack for i in range(len(arrivals) - 5))
     with read_transaction(examples.engine) as conn:
         assert conn.execute(select(rate_slots.c.transport)).scalars().all() == ["twilio"]
 
