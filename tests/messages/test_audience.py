@@ -26,6 +26,7 @@ def test_skip_reasons_are_spec_order():
         "bounced",
         "not_opted_in",
         "already_sent",
+        "frequency_cap",
         "render_error",
         "invalid_address",
     )
