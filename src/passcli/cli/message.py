@@ -1,4 +1,4 @@
-"""`passcli message list|preview`, `passcli send`, `passcli log`, `passcli unsubscribe`."""
+"""`passcli message list|preview|test`, `passcli send`, `passcli log`, `passcli unsubscribe`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from passcli.project import Project
 
 app = typer.Typer(
-    help="Look at messages: list them, preview one for a customer.", no_args_is_help=True
+    help="Look at messages: list them, preview one for a customer, test-send one to the seed list.",
+    no_args_is_help=True,
 )
 
 
@@ -132,6 +133,58 @@ def preview(
         out.print(f"A send now would not reach them: {result.skip_reason}.")
     if not result.signed:
         out.print("The unsubscribe link is not signed: set PASSCLI_SECRET_KEY to send.")
+
+
+@app.command("test")
+def message_test(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The message's name.")],
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Render it for this customer (default: the first member of its audience).",
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    now: NowOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Send the message, rendered for one real customer, to policy.yaml's seed_list.
+
+    Marked [TEST]; email seeds get the email, phone seeds the SMS, as the
+    message's channel allows. Never counted as the customer's: once_per_customer,
+    frequency caps and quiet hours do not apply, and its unsubscribe link changes
+    nothing. Exit 1 when a delivery failed.
+    """
+    from passcli.delivery.testsend import send_test
+
+    env = make_env(ctx, project, now, json)
+    report = send_test(
+        env.engine,
+        env.project(),
+        name,
+        customer_id=customer,
+        now=env.now,
+        tz=env.settings.tz,
+        branding=env.branding,
+        transports=env.transports(),
+        wall_clock=wall_clock,
+        sleep=time.sleep,
+    )
+    if json:
+        print_json(report.to_json())
+    else:
+        rows: list[list[Any]] = [
+            [r.to, r.channel, r.status, r.error or ""] for r in report.recipients
+        ]
+        out.print(table(None, ["to", "channel", "status", "error"], rows))
+        say(
+            f"{name} for {report.customer_id}: test sent {report.sent}, failed {report.failed}, "
+            f"skipped {report.skipped}"
+        )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def send(
@@ -280,6 +333,13 @@ def unsubscribe(
     if key is None:
         raise UsageError("PASSCLI_SECRET_KEY is not set: cannot check the token")
     claims = verify_token(key.get_secret_value(), token)
+    if claims.from_test_send:
+        if json:
+            document = {"customer_id": claims.customer_id, "channel": claims.channel}
+            print_json({**document, "changed": False, "test_send": True})
+        else:
+            say("This link came from a test send (passcli message test): nothing changed.")
+        return
     with write_transaction(env.engine) as conn:
         changed = apply_unsubscribe(conn, claims, env.now)
     if json:

@@ -26,7 +26,10 @@ def apply_unsubscribe(conn: Connection, claims: Claims, now: datetime) -> bool:
 
     Returns False when they had already unsubscribed themselves (nothing changes then). An
     opt-out that came from an import becomes the person's own choice, which no later import
-    overrides (SPEC §2)."""
+    overrides (SPEC §2). A test send's token changes nothing either (callers say so: see
+    `Claims.from_test_send`): a seed clicking it is not the customer."""
+    if claims.from_test_send:
+        return False
     opt_in = customers.c[f"{claims.channel}_opt_in"]
     source = customers.c[f"{claims.channel}_consent_source"]
     row = conn.execute(select(opt_in, source).where(customers.c.id == claims.customer_id)).first()

@@ -3,7 +3,9 @@
 A token is `v1.<payload>.<signature>`: the payload is base64url JSON naming the customer, the
 channel and the send key of the delivery it came from (so reports can attribute the
 unsubscribe); the signature is HMAC-SHA256 over `v1.<payload>` with PASSCLI_SECRET_KEY,
-compared in constant time. A preview's token carries no send key and is valid too.
+compared in constant time. A preview's token carries no send key and is valid too. A test
+send's token (`passcli message test`) carries a send key starting `test:`: it is genuine, but
+applying it changes nothing (the real customer it was rendered for did not receive it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from passcli.errors import UsageError
 
 VERSION = "v1"
+TEST_SEND_PREFIX = "test:"  # the send keys of `passcli message test`
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,12 @@ class Claims:
     customer_id: str
     channel: str
     send_key: str | None = None
+
+    @property
+    def from_test_send(self) -> bool:
+        """The token came from a test send to the seed list: it must not unsubscribe the
+        customer the message was rendered for."""
+        return self.send_key is not None and self.send_key.startswith(TEST_SEND_PREFIX)
 
 
 def _b64(data: bytes) -> str:

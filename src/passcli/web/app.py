@@ -41,7 +41,13 @@ from passcli.settings import Settings
 from passcli.sms.inbound import InboundSms, Received, receive_sms
 from passcli.store import read_transaction, write_transaction
 from passcli.timeutil import iso_utc
-from passcli.web.pages import PAGE_HEADERS, confirm_page, done_page, problem_page
+from passcli.web.pages import (
+    PAGE_HEADERS,
+    confirm_page,
+    done_page,
+    problem_page,
+    seed_link_page,
+)
 from passcli.web.requestlog import LogLine, RequestLog, stderr_line
 from passcli.web.signature import valid_twilio_request
 
@@ -277,6 +283,8 @@ class _Endpoints:
         if isinstance(checked, Response):
             return checked
         token, claims = checked
+        if claims.from_test_send:
+            return _page(seed_link_page())
         return _page(confirm_page(self.branding.org_name, claims.channel, token))
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -287,6 +295,8 @@ class _Endpoints:
         if isinstance(checked, Response):
             return checked
         _, claims = checked
+        if claims.from_test_send:
+            return _page(seed_link_page())  # a seed is not the customer: nothing changes
         try:
             changed = await run_in_threadpool(self._unsubscribe, claims)
         except NotFoundError:

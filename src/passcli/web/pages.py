@@ -75,3 +75,12 @@ def done_page(org_name: str, channel: str, changed: bool) -> str:
 def problem_page(title: str, sentence: str) -> str:
     """A refusal (a bad link, an unknown subscriber, a server not set up for links)."""
     return _page(title, sentence)
+
+
+def seed_link_page() -> str:
+    """A link from a test send (`passcli message test`): the seed who clicked it is not the
+    customer the message was rendered for, so nothing is unsubscribed."""
+    return _page(
+        "Test message",
+        "This link came from a test send, so nothing was changed: no one was unsubscribed.",
+    )
