@@ -401,6 +401,21 @@ def test_a_frequency_cap_does_not_count_test_sends(runner, shop, engine, mailbox
         ("c3", "sent"),
     ]
     assert sent["skipped"] == {}
+    # The cap is on: the real send counts, and stops another message that day.
+    capped = run_json(runner, shop, "send", "news", "--yes", now="2026-11-22T19:00:00Z")
+    assert (capped["sent"], capped["skipped"]) == ({"email": 0, "sms": 0}, {"frequency_cap": 2})
+    # A test is never capped.
+    assert seed_test(runner, shop, "news", now="2026-11-22T20:00:00Z")["sent"] == 3
+
+
+def test_quiet_hours_do_not_hold_a_test_send(runner, shop, mailbox, twilio):
+    (shop / "policy.yaml").write_text(
+        SEEDS + 'quiet_hours: {start: "16:00", end: "18:00"}\n', encoding="utf-8"
+    )
+    assert seed_test(runner, shop, "news")["sent"] == 3  # 17:00 UTC: quiet for every customer
+    assert (len(mailbox.received), len(twilio.texts)) == (2, 1)
+    held = run_json(runner, shop, "send", "news", "--yes")
+    assert (held["sent"], held["held"]) == ({"email": 0, "sms": 0}, 2)
 
 
 def test_the_unsubscribe_link_of_a_test_send_unsubscribes_nobody(runner, shop, engine, mailbox):
