@@ -284,6 +284,7 @@ def show_report(report: SendReport, json: bool) -> None:
         f"{report.message}: audience {report.audience}; {verb} email {report.sent['email']}, "
         f"sms {report.sent['sms']}; failed {report.failed}; skipped {sum(report.skipped.values())}"
         + (f" ({skipped})" if skipped else "")
+        + report.held_text()
     )
 
 
