@@ -111,15 +111,20 @@ def load_project(
             group_names,
         )
         diagnostics += _located(loaded_journeys.positions, problems)
-    policy = Policy()
-    loaded_policy = _load(directory, POLICY_FILE)
-    if loaded_policy is not None:
-        diagnostics += loaded_policy.problems
-        problems = []
-        policy = parse_policy(loaded_policy.data, problems)
-        diagnostics += _located(loaded_policy.positions, problems)
+    policy, problems_of_policy = load_policy(directory)
+    diagnostics += problems_of_policy
     project = Project(directory, segments, messages, groups, journeys, policy)
     return project, sorted(set(diagnostics))
+
+
+def load_policy(directory: Path) -> tuple[Policy, list[Diagnostic]]:
+    """policy.yaml alone (the empty policy when there is none), and its problems."""
+    loaded = _load(directory, POLICY_FILE)
+    if loaded is None:
+        return Policy(), []
+    problems: list[Problem] = []
+    policy = parse_policy(loaded.data, problems)
+    return policy, loaded.problems + _located(loaded.positions, problems)
 
 
 def _declared(loaded: LoadedYaml | None, section: str) -> set[str]:

@@ -104,21 +104,9 @@ class Env:
         from passcli.delivery.ratelimit import RateLimits
         from passcli.delivery.transports import Transports
         from passcli.errors import InvalidProjectError
-        from passcli.policy.spec import parse_policy
-        from passcli.project import POLICY_FILE
-        from passcli.segments.spec import Problem
-        from passcli.yamlpos import load_yaml
+        from passcli.project import load_policy
 
-        path = self.settings.project_dir / POLICY_FILE
-        if not path.is_file():
-            return Transports.from_settings(self.settings)
-        loaded = load_yaml(path, POLICY_FILE)
-        problems: list[Problem] = []
-        policy = parse_policy(loaded.data, problems)
-        diagnostics = loaded.problems + [
-            loaded.positions.diagnostic(p.path, p.message, p.at_key, p.text_line, p.needle)
-            for p in problems
-        ]
+        policy, diagnostics = load_policy(self.settings.project_dir)
         if diagnostics:
             raise InvalidProjectError(diagnostics)
         if not policy.rate_limits:
