@@ -96,6 +96,28 @@ class Plan:
     held: dict[str, str]
 
 
+def ledger_row(send: SendKey, item: Planned, now: datetime, **values: Any) -> dict[str, Any]:
+    """The `deliveries` row of one planned delivery of a send; `values` sets the status and
+    whatever else the row holds (payload, error, hold)."""
+    return {
+        "send_key": send.key,
+        "recipient": item.recipient,
+        "kind": send.kind,
+        "message": send.message,
+        "occurrence_id": send.occurrence_id,
+        "occurrence": send.occurrence,
+        "customer_id": item.customer_id,
+        "channel": item.channel,
+        "address": item.address,
+        "attempts": 0,
+        "run_id": None,
+        "fingerprint": send.fingerprint,
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
+
+
 def plan(
     conn: Connection,
     send: SendKey,
@@ -114,25 +136,7 @@ def plan(
             return Plan(len(items), {})
         return _plan_rest(conn, send, items, now, retry_unknown, inserted)
     rows = [
-        {
-            "send_key": send.key,
-            "recipient": item.recipient,
-            "kind": send.kind,
-            "message": send.message,
-            "occurrence_id": send.occurrence_id,
-            "occurrence": send.occurrence,
-            "customer_id": item.customer_id,
-            "channel": item.channel,
-            "address": item.address,
-            "status": PENDING,
-            "attempts": 0,
-            "run_id": None,
-            "fingerprint": send.fingerprint,
-            "payload": item.content.dumps(),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item in items
+        ledger_row(send, item, now, status=PENDING, payload=item.content.dumps()) for item in items
     ]
     if insert_ignoring_conflicts(conn, deliveries, rows) == len(items):
         return Plan(len(items), {})

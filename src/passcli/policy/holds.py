@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, literal_column, select, update
 
 from passcli.delivery.ledger import SendKey, insert_ignoring_conflicts
-from passcli.delivery.queue import Planned
+from passcli.delivery.queue import Planned, ledger_row
 from passcli.delivery.report import SendReport
 from passcli.messages.audience import channel_problem
 from passcli.messages.spec import MessageSpec
@@ -49,26 +49,6 @@ class Held:
     until: datetime
 
 
-def _row(send: SendKey, item: Planned, now: datetime, **values: Any) -> dict[str, Any]:
-    return {
-        "send_key": send.key,
-        "recipient": item.recipient,
-        "kind": send.kind,
-        "message": send.message,
-        "occurrence_id": send.occurrence_id,
-        "occurrence": send.occurrence,
-        "customer_id": item.customer_id,
-        "channel": item.channel,
-        "address": item.address,
-        "attempts": 0,
-        "run_id": None,
-        "fingerprint": send.fingerprint,
-        "created_at": now,
-        "updated_at": now,
-        **values,
-    }
-
-
 def hold(
     conn: Connection, send: SendKey, held: Sequence[Held], deadline: datetime, now: datetime
 ) -> None:
@@ -86,7 +66,7 @@ def hold(
         }
         for item in held
     }
-    rows = [_row(send, h.item, now, **values[h.item.recipient]) for h in held]
+    rows = [ledger_row(send, h.item, now, **values[h.item.recipient]) for h in held]
     if insert_ignoring_conflicts(conn, deliveries, rows) == len(rows):
         return
     d = deliveries.c
@@ -104,7 +84,7 @@ def record_skips(
 ) -> None:
     """Ledger rows for customers a policy skipped (reason in `error`); an existing row of
     the recipient in this send is kept."""
-    rows = [_row(send, item, now, status=SKIPPED, error=reason) for item in skipped]
+    rows = [ledger_row(send, item, now, status=SKIPPED, error=reason) for item in skipped]
     insert_ignoring_conflicts(conn, deliveries, rows)
 
 
