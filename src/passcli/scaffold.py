@@ -12,6 +12,7 @@ from passcli.errors import UsageError
 TEMPLATES = {
     "segments.yaml": "segments.yaml",
     "messages.yaml": "messages.yaml",
+    "policy.yaml": "policy.yaml",
     ".env.example": "env.example",
 }
 

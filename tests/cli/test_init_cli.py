@@ -16,7 +16,14 @@ from passcli.scaffold import template_text
 from passcli.store import make_engine
 from passcli.store.migrate import HEAD_REVISION, current_revision
 
-PROJECT_FILES = ("segments.yaml", "messages.yaml", ".env.example", ".env", ".gitignore")
+PROJECT_FILES = (
+    "segments.yaml",
+    "messages.yaml",
+    "policy.yaml",
+    ".env.example",
+    ".env",
+    ".gitignore",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +129,7 @@ def test_init_twice_refuses_with_one_sentence_and_leaves_the_files_untouched(run
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"error: {target} already has segments.yaml, messages.yaml, .env.example, .env; "
+        f"error: {target} already has segments.yaml, messages.yaml, policy.yaml, .env.example, .env; "
         "pass --force to overwrite"
     ]
     assert snapshot(target) == before
