@@ -129,8 +129,8 @@ def test_init_twice_refuses_with_one_sentence_and_leaves_the_files_untouched(run
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"error: {target} already has segments.yaml, messages.yaml, policy.yaml, .env.example, .env; "
-        "pass --force to overwrite"
+        f"error: {target} already has segments.yaml, messages.yaml, policy.yaml, .env.example, "
+        ".env; pass --force to overwrite"
     ]
     assert snapshot(target) == before
 
