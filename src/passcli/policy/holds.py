@@ -69,13 +69,20 @@ def hold(
     rows = [ledger_row(send, h.item, now, **values[h.item.recipient]) for h in held]
     if insert_ignoring_conflicts(conn, deliveries, rows) == len(rows):
         return
+    # Some rows existed (or, on PostgreSQL, the driver cannot tell): those that may be held
+    # instead are few, found in one query.
     d = deliveries.c
     replaceable = (d.status == SKIPPED) | ((d.status == "failed") & d.retryable)
-    for recipient, changes in values.items():
+    found = conn.execute(
+        select(d.id, d.recipient).where(
+            d.send_key == send.key, d.recipient.in_(list(values)), replaceable
+        )
+    ).all()
+    for row in found:
         conn.execute(
             update(deliveries)
-            .where(d.send_key == send.key, d.recipient == recipient, replaceable)
-            .values(**changes, run_id=None, retryable=False, updated_at=now)
+            .where(d.id == row.id, replaceable)
+            .values(**values[row.recipient], run_id=None, retryable=False, updated_at=now)
         )
 
 
