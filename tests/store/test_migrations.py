@@ -231,3 +231,26 @@ def test_urls_in_messages_hide_the_password():
 
     assert "hunter2" not in shown
     assert shown == "postgresql+psycopg://passcli:***@db.example/passcli"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("", store_engine.CONNECT_TIMEOUT), ("?connect_timeout=3", "3")]
+)
+def test_postgresql_connections_give_up_after_the_connect_timeout(query, expected):
+    """A server that never answers (a blackholed address, a firewall dropping packets) fails
+    the command after CONNECT_TIMEOUT seconds instead of hanging until the OS gives up; a
+    connect_timeout in the URL wins."""
+    from sqlalchemy import event
+
+    pytest.importorskip("psycopg")
+    engine = make_engine(f"postgresql+psycopg://passcli@192.0.2.1:5432/passcli{query}")
+    seen: dict[str, object] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def capture(dialect, record, cargs, cparams):
+        seen.update(cparams)
+        raise RuntimeError("not connecting in a test")
+
+    with pytest.raises(Exception, match="not connecting"):
+        engine.connect()
+    assert seen["connect_timeout"] == expected

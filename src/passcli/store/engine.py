@@ -41,6 +41,11 @@ def safe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+# Seconds to wait for a PostgreSQL server to accept a connection (libpq's connect_timeout;
+# a `?connect_timeout=N` in the URL wins).
+CONNECT_TIMEOUT = 10
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the store at `url`, with passcli's SQLite settings when it is SQLite."""
     try:
@@ -48,8 +53,17 @@ def make_engine(url: str) -> Engine:
     except ArgumentError:
         raise UsageError(f"PASSCLI_DATABASE_URL is not a database URL: {safe_url(url)}") from None
     if parsed.get_backend_name() != "sqlite":
+        # A server that does not answer fails the command after a while, not never.
+        connect_args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT
         try:
-            return create_engine(parsed, pool_pre_ping=True, json_serializer=_json_dumps)
+            return create_engine(
+                parsed,
+                pool_pre_ping=True,
+                json_serializer=_json_dumps,
+                connect_args=connect_args,
+            )
         except (ImportError, ArgumentError) as exc:
             raise UsageError(
                 f"cannot use {safe_url(url)}: {exc} "
