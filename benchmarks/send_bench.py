@@ -2,6 +2,7 @@
 one worker and four.
 
     python benchmarks/send_bench.py [--customers 120000] [--database-url URL] [--repeat N]
+        [--policy none|caps|caps+history] [--limit N ...] [--workers N ...]
 
 Builds a store from the example generator (customers only; about 85% can receive email),
 a segment of everyone reachable by email and one templated email with a pass, then times
@@ -13,6 +14,12 @@ and each passcli process's peak memory (the workers' own memory is not in it). W
 --repeat N each case runs N times (each a new occurrence) and the median run is printed.
 The store is a SQLite file in a temporary project, or, with --database-url, a database
 `passcli_send_bench` made afresh on that PostgreSQL server.
+
+--policy measures the sending policy (see sending_policy.py): the message is tagged promo,
+`caps` adds two frequency caps in policy.yaml, `caps+history` also seeds two sends per
+customer in the week before, and every run starts from the same ledger (`none` too, so that
+the three compare). --limit and --workers (each may be repeated) keep only those cases. Each
+row ends with the 1-minute load average after its runs.
 
 Goals: dry run >= 5,000/s, the same peak memory at 10k and 100k (issue 5); one worker
 >= 5,000/s into the outbox, four workers on PostgreSQL >= 1.5x one (issue 7).
@@ -28,9 +35,11 @@ import shutil
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from common import data_dir, fresh_database, machine, run_passcli, server_settings
+from sending_policy import POLICIES, Ledger, tag_promo, write_policy
 
 from passcli import sampledata
 from passcli.scaffold import init_project
@@ -66,13 +75,22 @@ def main() -> None:
         "--database-url", help="a PostgreSQL server (postgresql+psycopg://...); default SQLite"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per case (median shown)")
+    parser.add_argument("--policy", choices=POLICIES, help="a sending policy to measure")
+    parser.add_argument("--limit", type=int, action="append", help="only cases with this limit")
+    parser.add_argument(
+        "--workers", type=int, action="append", help="only cases with this many workers"
+    )
     args = parser.parse_args()
     data = data_dir(args.customers)
     with tempfile.TemporaryDirectory(prefix="passcli-send-bench-") as folder:
         project = Path(folder)
         init_project(project, force=True)
         (project / "segments.yaml").write_text(SEGMENTS)
-        (project / "messages.yaml").write_text(MESSAGES)
+        (project / "messages.yaml").write_text(
+            tag_promo(MESSAGES, "news") if args.policy else MESSAGES
+        )
+        if args.policy:
+            write_policy(project, args.policy)
         env = {
             "PASSCLI_TIMEZONE": sampledata.TIMEZONE,
             "PASSCLI_DATABASE_URL": (
@@ -89,25 +107,30 @@ def main() -> None:
             print(server_settings(env["PASSCLI_DATABASE_URL"]))
         else:
             print("store: SQLite")
+        ledger = None
+        if args.policy:
+            ledger = Ledger(env["PASSCLI_DATABASE_URL"] or f"sqlite:///{project / 'passcli.db'}")
+            seeded = ledger.seed_history(run_time(0)) if args.policy == "caps+history" else 0
+            print(f"policy: {args.policy}, {seeded:,} deliveries of history")
         print(
             f"{'mode':<8} {'workers':>7} {'limit':>7} {'sent':>7} {'seconds':>8} {'msgs/s':>8}"
             f" {'cpu s':>6} {'db cpu s':>8} {'peak MB':>8}"
         )
         cases = [
-            ("dry-run", 1, 10_000),
-            ("dry-run", 1, 100_000),
-            ("outbox", 1, 10_000),
-            ("outbox", 4, 10_000),
-            ("outbox", 1, 100_000),
-            ("outbox", 4, 100_000),
+            (mode, workers, limit)
+            for mode, workers, limit in CASES
+            if (not args.limit or limit in args.limit)
+            and (not args.workers or workers in args.workers)
         ]
         minute = 0
         for mode, workers, limit in cases:
             results = []
             for _ in range(args.repeat):
                 minute += 1  # a new manual occurrence each time
-                now = f"2026-11-22T{10 + minute // 60:02d}:{minute % 60:02d}:00-07:00"
+                now = run_time(minute).isoformat()
                 results.append(send(project, env, mode, workers, limit, now, args.database_url))
+                if ledger:
+                    ledger.reset()
             sent, seconds, cpu, db_cpu, peak = sorted(results, key=lambda r: r[1])[
                 len(results) // 2
             ]
@@ -115,11 +138,31 @@ def main() -> None:
             print(
                 f"{mode:<8} {workers:>7} {limit:>7,} {sent:>7,} {seconds:>8.1f}"
                 f" {sent / seconds:>8,.0f} {cpu:>6.1f} {db_cpu:>8.1f} {peak:>8.0f}"
-                + (spread if args.repeat > 1 else ""),
+                + (spread if args.repeat > 1 else "")
+                + f"  load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
         if args.repeat > 1:
             print(f"each row: the median of {args.repeat} runs by time")
+        if ledger:
+            ledger.close()
+
+
+CASES = [
+    ("dry-run", 1, 10_000),
+    ("dry-run", 1, 100_000),
+    ("outbox", 1, 10_000),
+    ("outbox", 4, 10_000),
+    ("outbox", 1, 100_000),
+    ("outbox", 4, 100_000),
+]
+
+
+def run_time(minute: int) -> datetime:
+    """The `--now` of the run numbered `minute` (1, 2, ...): a new manual occurrence each."""
+    return datetime(2026, 11, 22, 10, tzinfo=timezone(timedelta(hours=-7))) + timedelta(
+        minutes=minute
+    )
 
 
 DATABASE = "passcli_send_bench"
