@@ -42,6 +42,11 @@ class Caps:
 
     caps: Sequence[FrequencyCap] = ()
     message_tags: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Per message spec (by identity; the spec is kept so its id is not reused): asked for
+    # every candidate, computed once.
+    _applicable: dict[int, tuple[MessageSpec, dict[str, list[int]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, policy: Policy, messages: Mapping[str, MessageSpec]) -> Caps:
@@ -52,6 +57,12 @@ class Caps:
         """Per channel, the indexes of the caps a send of `spec` on it is subject to."""
         if spec.ignore_caps or not self.caps:
             return {}
+        key = id(spec)
+        if key not in self._applicable:
+            self._applicable[key] = (spec, self._applicable_to(spec))
+        return self._applicable[key][1]
+
+    def _applicable_to(self, spec: MessageSpec) -> dict[str, list[int]]:
         found = {
             channel: [i for i, cap in enumerate(self.caps) if cap.applies_to(channel, spec.tag_set)]
             for channel in CHANNELS
@@ -95,7 +106,6 @@ class Caps:
             .where(
                 d.customer_id.in_(customer_ids),
                 d.kind.in_(CAPPED_KINDS),
-                d.status.in_(COUNTED),
                 at > now_s - widest,
                 at <= now_s,
             )
@@ -108,7 +118,10 @@ class Caps:
 
     def _counts_for(self, cap: FrequencyCap, at: Any, now_s: int) -> Any:
         d = deliveries.c
-        conditions: list[Any] = [at > now_s - cap.per.seconds]
+        # The status is tested here, not in the WHERE clause: there SQLite (which has no
+        # statistics for the ledger) would pick the status index and read every counted row
+        # of the ledger per batch, instead of each customer's few rows.
+        conditions: list[Any] = [d.status.in_(COUNTED), at > now_s - cap.per.seconds]
         if cap.channel != "any":
             conditions.append(d.channel == cap.channel)
         if cap.tags:
