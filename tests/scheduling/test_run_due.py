@@ -684,6 +684,42 @@ def test_local_time_occurrence_reaches_each_zone_at_its_own_wall_time(world: Wor
     ]
 
 
+def test_a_local_time_occurrence_is_done_once_every_zone_has_had_it(world: World) -> None:
+    local_world(world)
+
+    world.run("2026-11-21T22:00:00Z")  # Sydney's 09:00
+    world.run("2026-11-22T08:00:00Z")  # Berlin's
+    assert pairs(world.occurrences(), "status", "finished_at") == [("running", None)]
+
+    world.run("2026-11-22T16:00:00Z")  # Denver's, the last zone
+
+    finished = datetime.fromisoformat("2026-11-22T16:00:00+00:00")
+    assert pairs(world.occurrences(), "status", "finished_at") == [("done", finished)]
+    (occurrence,) = world.occurrences()
+    counts = occurrence["counts"]
+    assert (counts["audience"], counts["sent"], counts["failed"]) == (
+        4,
+        {"email": 4, "sms": 0},
+        0,
+    )  # every zone's, not the last one's
+    assert sorted(counts["zones"]) == [
+        "America/Denver",
+        "Australia/Sydney",
+        "Europe/Berlin",
+    ]
+
+
+def test_a_local_time_occurrence_every_zone_missed_is_missed(world: World) -> None:
+    local_world(world, misfire_grace={"hours": 1})
+
+    # 13:00 in Denver, 21:00 in Berlin, 07:00 on the 23rd in Sydney: the 22nd's 09:00 was
+    # more than an hour ago everywhere.
+    report = world.run("2026-11-22T20:00:00Z")
+
+    assert report.runs == [] and len(report.missed) == 3
+    assert pairs(world.occurrences(), "occurrence", "status") == [("2026-11-22T09:00", "missed")]
+
+
 def test_local_time_zone_more_than_grace_late_is_missed_for_that_zone_only(
     world: World,
 ) -> None:

@@ -78,6 +78,7 @@ class LocalTimeSchedules:
         print_ = fingerprint(spec)
         last_by_zone = self._last_local(name, print_)
         groups: dict[int, list[str]] = {}
+        opened: set[int | None] = set()
         for name_of_zone in zones:
             index = schedule.latest_index_at(now, zone(name_of_zone))
             if index is None:
@@ -91,6 +92,7 @@ class LocalTimeSchedules:
                 for slot in earlier[-MAX_MISSED_RECORDED:]:
                     due = schedule.instant_of(slot.index, where)
                     occurrence_id = self._open_local(name, slot.label, print_, due, now)
+                    opened.add(occurrence_id)
                     if self._claim_zone(
                         name, slot.label, occurrence_id, name_of_zone, "missed", due, now
                     ):
@@ -101,6 +103,7 @@ class LocalTimeSchedules:
             slot = schedule.slot(index)
             first_due = min(schedule.instant_of(index, zone(z)) for z in group)
             occurrence_id = self._open_local(name, slot.label, print_, first_due, now)
+            opened.add(occurrence_id)
             sendable = []
             for z in group:
                 due_at = schedule.instant_of(index, zone(z))
@@ -117,6 +120,8 @@ class LocalTimeSchedules:
             filter_ = ZoneFilter(tuple(sendable), self.org_zone)
             self._dispatch(name, spec, slot.label, occurrence_id, print_, now, report, filter_)
             self._finish_zones(occurrence_id, sendable)
+        for occurrence_id in opened:
+            self._close_if_settled(occurrence_id, zones, now)
 
     def _last_local(self, name: str, print_: str) -> dict[str, datetime]:
         """Per zone, when this version of a local-time message was last due there."""
@@ -243,6 +248,34 @@ class LocalTimeSchedules:
             .limit(1)
         ).first()
         return found is not None
+
+    def _close_if_settled(self, occurrence_id: int | None, zones: list[str], now: datetime) -> None:
+        """A local-time occurrence is `done` once every customer zone has been sent to (or
+        `missed` when every zone was too late): until then it stays `running`, zone by zone.
+        A zone that appears later (a new customer's) still gets it when due there."""
+        if occurrence_id is None:
+            return
+        z = occurrence_zones.c
+        with write_transaction(self.engine) as conn:
+            settled = {
+                str(status): int(count)
+                for status, count in conn.execute(
+                    select(z.status, func.count())
+                    .where(
+                        z.occurrence_id == occurrence_id,
+                        z.zone.in_(zones),
+                        z.status.in_(("done", "missed")),
+                    )
+                    .group_by(z.status)
+                )
+            }
+            if sum(settled.values()) < len(zones):
+                return
+            conn.execute(
+                update(occurrences)
+                .where(occurrences.c.id == occurrence_id, occurrences.c.status == "running")
+                .values(status="done" if settled.get("done") else "missed", finished_at=now)
+            )
 
     def _finish_zones(self, occurrence_id: int | None, names: list[str]) -> None:
         if occurrence_id is None:

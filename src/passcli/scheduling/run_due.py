@@ -14,6 +14,7 @@ keep their history (and their fingerprint), and no catch-up happens for the new 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
@@ -453,16 +454,30 @@ class RunDue(LocalTimeSchedules):
         # next run-due, which takes it over once this run's lease has ended.
         # Those held by quiet hours are in the ledger: a later run-due releases them.
         finished = zones is None and not result.holds["limit"]
-        self._finish_if_delivered(occurrence_id, send.key, result, finished)
+        self._finish_if_delivered(occurrence_id, send.key, result, finished, zones)
 
     def _finish_if_delivered(
-        self, occurrence_id: int, send_key: str, result: SendReport, finished: bool
+        self,
+        occurrence_id: int,
+        send_key: str,
+        result: SendReport,
+        finished: bool,
+        zones: ZoneFilter | None = None,
     ) -> None:
         """Keep the occurrence's counts (the planner's audience and skips, with sent and
         failed from the ledger: other runs may have delivered part of it), and mark it done
-        when it is finished and nothing of it waits in the queue."""
+        when it is finished and nothing of it waits in the queue. A local-time occurrence is
+        sent zone by zone: its counts add up each group of zones' last run."""
         with write_transaction(self.engine) as conn:
-            values: dict[str, Any] = {"counts": {**result.counts(), **delivered(conn, send_key)}}
+            counts = result.counts()
+            if zones is not None:
+                stored = conn.execute(
+                    select(occurrences.c.counts).where(occurrences.c.id == occurrence_id)
+                ).scalar()
+                groups = dict((stored or {}).get("zones") or {})
+                groups[",".join(zones.names)] = counts
+                counts = {**counts, **_summed(list(groups.values())), "zones": groups}
+            values: dict[str, Any] = {"counts": {**counts, **delivered(conn, send_key)}}
             if finished and not has_pending(conn, send_key):
                 values.update(status="done", finished_at=result.at)
             conn.execute(
@@ -484,3 +499,18 @@ class RunDue(LocalTimeSchedules):
                     .where(occurrences.c.id == occurrence_id)
                     .values(counts={**stored, **delivered(conn, send_key)})
                 )
+
+
+def _summed(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audience, skips and holds of several runs' counts, added up."""
+    skipped: Counter[str] = Counter()
+    holds: Counter[str] = Counter()
+    for one in counts:
+        skipped.update(one.get("skipped") or {})
+        holds.update(one.get("holds") or {})
+    return {
+        "audience": sum(int(one.get("audience") or 0) for one in counts),
+        "skipped": dict(sorted(skipped.items())),
+        "held": sum(int(one.get("held") or 0) for one in counts),
+        "holds": dict(sorted(holds.items())),
+    }
