@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import Connection, Table, literal, select, update
@@ -41,3 +42,18 @@ def take_row(conn: Connection, table: Table, where: list[Any], values: dict[str,
     if locked is None:
         return False
     return conn.execute(update(table).where(*where).values(values)).rowcount == 1
+
+
+def summed_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audience, skips and holds of several runs' counts, added up."""
+    skipped: Counter[str] = Counter()
+    holds: Counter[str] = Counter()
+    for one in counts:
+        skipped.update(one.get("skipped") or {})
+        holds.update(one.get("holds") or {})
+    return {
+        "audience": sum(int(one.get("audience") or 0) for one in counts),
+        "skipped": dict(sorted(skipped.items())),
+        "held": sum(int(one.get("held") or 0) for one in counts),
+        "holds": dict(sorted(holds.items())),
+    }

@@ -14,7 +14,6 @@ keep their history (and their fingerprint), and no catch-up happens for the new 
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
@@ -53,6 +52,7 @@ from passcli.scheduling.records import (
     MAX_MISSED_RECORDED,
     find_occurrence,
     scheduled_key,
+    summed_counts,
     take_row,
 )
 from passcli.store.engine import read_transaction, write_transaction
@@ -476,7 +476,7 @@ class RunDue(LocalTimeSchedules):
                 ).scalar()
                 groups = dict((stored or {}).get("zones") or {})
                 groups[",".join(zones.names)] = counts
-                counts = {**counts, **_summed(list(groups.values())), "zones": groups}
+                counts = {**counts, **summed_counts(list(groups.values())), "zones": groups}
             values: dict[str, Any] = {"counts": {**counts, **delivered(conn, send_key)}}
             if finished and not has_pending(conn, send_key):
                 values.update(status="done", finished_at=result.at)
@@ -499,18 +499,3 @@ class RunDue(LocalTimeSchedules):
                     .where(occurrences.c.id == occurrence_id)
                     .values(counts={**stored, **delivered(conn, send_key)})
                 )
-
-
-def _summed(counts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The audience, skips and holds of several runs' counts, added up."""
-    skipped: Counter[str] = Counter()
-    holds: Counter[str] = Counter()
-    for one in counts:
-        skipped.update(one.get("skipped") or {})
-        holds.update(one.get("holds") or {})
-    return {
-        "audience": sum(int(one.get("audience") or 0) for one in counts),
-        "skipped": dict(sorted(skipped.items())),
-        "held": sum(int(one.get("held") or 0) for one in counts),
-        "holds": dict(sorted(holds.items())),
-    }
