@@ -36,7 +36,7 @@ from passcli.messages.audience import (
 )
 from passcli.messages.compose import MessageTemplates, template_variables
 from passcli.messages.render import RenderError
-from passcli.messages.spec import MessageSpec, Schedule
+from passcli.messages.spec import DEFAULT_MISFIRE_GRACE, MessageSpec
 from passcli.policy.holds import FREQUENCY_CAP, QUIET_HOURS, Held, hold, record_skips
 from passcli.policy.rules import SendRules
 from passcli.segments.spec import SegmentSpec
@@ -261,8 +261,8 @@ class Dispatcher:
 
 def _grace(spec: MessageSpec) -> int:
     """The message's misfire_grace in seconds (24 hours unless its schedule says)."""
-    schedule = spec.schedule if spec.schedule is not None else Schedule(at=datetime(2000, 1, 1))
-    return schedule.misfire_grace.seconds
+    grace = spec.schedule.misfire_grace if spec.schedule else DEFAULT_MISFIRE_GRACE
+    return grace.seconds
 
 
 # A skipped delivery's row carries no message.

@@ -37,6 +37,10 @@ class Duration(Spec):
         return self
 
 
+# How late a send may still go out: a scheduled occurrence, a send held by quiet hours.
+DEFAULT_MISFIRE_GRACE = Duration(hours=24)
+
+
 def _wall_time(value: Any) -> Any:
     """`2026-11-01 09:00` (a string: YAML has no minutes-only timestamps) or a datetime."""
     if isinstance(value, datetime):
@@ -64,7 +68,7 @@ class Schedule(Spec):
     start: datetime | None = None
     resends: int | None = Field(default=None, ge=0)
     local_time: bool = False
-    misfire_grace: Duration = Duration(hours=24)
+    misfire_grace: Duration = DEFAULT_MISFIRE_GRACE
 
     _times = field_validator("at", "start", mode="before")(_wall_time)
 
